@@ -1,0 +1,52 @@
+/**
+ * The audit capability the rest of the agent writes through. The SQLite implementation
+ * (`audit-store.ts`) chains every row to the previous one with SHA-256.
+ */
+
+/** Every audit event type (SPEC §7). */
+export type AuditEventType =
+  | 'agent.started'
+  | 'agent.stopped'
+  | 'config.reloaded'
+  | 'job.rejected'
+  | 'job.accepted'
+  | 'job.started'
+  | 'job.finished'
+  | 'job.cancelled'
+  | 'request.unauthenticated';
+
+/** What a caller records. Secrets, signature bytes and request bodies never go in `details`. */
+export interface AuditEventInput {
+  readonly type: AuditEventType;
+  readonly jobId?: string | null;
+  readonly controllerId?: string | null;
+  readonly remoteAddr?: string | null;
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+/** A stored, chained event. */
+export interface AuditRecord {
+  readonly seq: number;
+  /** RFC 3339 UTC with milliseconds. */
+  readonly ts: string;
+  readonly type: AuditEventType;
+  readonly jobId: string | null;
+  readonly controllerId: string | null;
+  readonly remoteAddr: string | null;
+  readonly details: Record<string, unknown>;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+/** Append-only audit log. */
+export interface AuditLog {
+  /**
+   * Append one event synchronously (may run inside a caller's transaction on the same
+   * connection). Throws AgentError('AUDIT_UNAVAILABLE') if the row cannot be written.
+   */
+  append(event: AuditEventInput): AuditRecord;
+  /** False after a failed write, until a later write or probe succeeds. */
+  healthy(): boolean;
+  /** Try a write-ahead probe (BEGIN IMMEDIATE/ROLLBACK) and update health; returns it. */
+  probe(): boolean;
+}

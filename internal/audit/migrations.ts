@@ -1,0 +1,63 @@
+/**
+ * Schema of the agent database, one SQL script per version; index i brings the file from
+ * user_version i to i+1. Never edit a released entry: append a new one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  -- Append-only, hash-chained audit events (SPEC §7).
+  CREATE TABLE audit_events (
+    seq           INTEGER PRIMARY KEY,
+    ts            TEXT    NOT NULL,
+    type          TEXT    NOT NULL,
+    job_id        TEXT,
+    controller_id TEXT,
+    remote_addr   TEXT,
+    details       TEXT    NOT NULL,
+    prev_hash     TEXT    NOT NULL,
+    hash          TEXT    NOT NULL
+  );
+  CREATE INDEX audit_events_job ON audit_events(job_id);
+  CREATE INDEX audit_events_ts ON audit_events(ts);
+  CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+    BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
+  CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+    BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
+
+  -- Every job id ever accepted: replay protection that survives restarts and job pruning.
+  CREATE TABLE accepted_job_ids (
+    job_id        TEXT PRIMARY KEY,
+    controller_id TEXT    NOT NULL,
+    accepted_at   INTEGER NOT NULL
+  ) WITHOUT ROWID;
+
+  -- Jobs and their results (pruned after job_retention_seconds).
+  CREATE TABLE jobs (
+    job_id        TEXT PRIMARY KEY,
+    controller_id TEXT    NOT NULL,
+    status        TEXT    NOT NULL,
+    spec          TEXT    NOT NULL,
+    queue_seq     INTEGER NOT NULL,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    sandbox_id    TEXT,
+    result        TEXT
+  );
+  CREATE INDEX jobs_status ON jobs(status, queue_seq);
+
+  -- Output frames of each job, in order; the stream server replays these.
+  CREATE TABLE job_output (
+    job_id  TEXT    NOT NULL,
+    seq     INTEGER NOT NULL,
+    ts      INTEGER NOT NULL,
+    stream  TEXT    NOT NULL,
+    data    BLOB    NOT NULL,
+    PRIMARY KEY (job_id, seq)
+  ) WITHOUT ROWID;
+
+  -- Small key/value facts about this agent (its id, for container labels).
+  CREATE TABLE agent_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
+];

@@ -1,0 +1,89 @@
+/**
+ * The Sandbox capability: run one command in one fresh container and report how it ended.
+ * The job manager depends only on this interface; `docker-sandbox.ts` implements it over
+ * dockerode. Verbs follow Nomad's docker driver: start, wait, stop, destroy, recover.
+ */
+
+/** Which output stream a chunk came from. */
+export type StreamName = 'stdout' | 'stderr';
+
+/** Everything needed to create one job's container; limits are already checked by the caller. */
+export interface SandboxSpec {
+  readonly jobId: string;
+  /** Id of this agent, put on the container as `io.quickcmd.agent`. */
+  readonly agentId: string;
+  readonly image: string;
+  /** Run as `/bin/sh -c <command>`. */
+  readonly command: string;
+  readonly env: Readonly<Record<string, string>>;
+  /** CPUs (fractional). */
+  readonly cpuLimit: number;
+  /** Bytes; swap is capped to the same value. */
+  readonly memoryLimit: number;
+  readonly pidsLimit: number;
+  readonly tmpfsSizeBytes: number;
+  /** `uid:gid` inside the container. */
+  readonly sandboxUser: string;
+}
+
+/** Receives demultiplexed output as it arrives, in order, uncapped (the caller caps). */
+export interface OutputSink {
+  write(stream: StreamName, data: Buffer): void;
+}
+
+/** How a container ended (Nomad's ExitResult). */
+export interface ExitResult {
+  readonly exitCode: number;
+  /** Signal number that killed the process (exit code 128+n), or null. */
+  readonly signal: number | null;
+  readonly oomKilled: boolean;
+  /** Set when the container could not be waited on (engine gone, container vanished). */
+  readonly error: string | null;
+}
+
+/** A started (or re-attached) container. */
+export interface SandboxHandle {
+  readonly containerId: string;
+  /** Resolves once the container has exited AND all its output has been delivered to the sink. Never rejects. */
+  wait(): Promise<ExitResult>;
+  /** SIGTERM, then SIGKILL after `graceSeconds`. Idempotent; "no such container" is success. */
+  stop(graceSeconds: number): Promise<void>;
+  /** Remove the container (force). Idempotent; "no such container" is success. */
+  destroy(): Promise<void>;
+}
+
+/** A container carrying this agent's label. */
+export interface ManagedContainer {
+  readonly containerId: string;
+  /** Value of `io.quickcmd.job`, or null if missing. */
+  readonly jobId: string | null;
+  readonly running: boolean;
+}
+
+/** Bytes of each stream the caller already holds, skipped when replaying after a restart. */
+export interface ReplayOffsets {
+  readonly stdout: number;
+  readonly stderr: number;
+}
+
+/** The capability the job manager needs from a container engine. */
+export interface Sandbox {
+  /** Create, attach and start a container. Rejects with SandboxError (IMAGE_MISSING, DOCKER_UNAVAILABLE, SANDBOX_ERROR). */
+  start(spec: SandboxSpec, sink: OutputSink): Promise<SandboxHandle>;
+  /**
+   * Re-attach to an existing container after an agent restart: replays the output it has
+   * printed (minus `skip` bytes per stream the caller already stored), then follows it
+   * live if still running. Rejects with SandboxError('SANDBOX_ERROR') if the container is gone.
+   */
+  reattach(containerId: string, sink: OutputSink, skip: ReplayOffsets): Promise<SandboxHandle>;
+  /** Containers labelled `io.quickcmd.agent=<agentId>` (running or not). */
+  listManaged(agentId: string): Promise<ManagedContainer[]>;
+  /** Force-remove a container; "no such container" is success. */
+  remove(containerId: string): Promise<void>;
+  /** True when the engine answers. */
+  ping(): Promise<boolean>;
+  /** True when the image is present locally. */
+  hasImage(image: string): Promise<boolean>;
+  /** Release resources (warm pools, sockets). Idempotent. */
+  close(): Promise<void>;
+}
