@@ -1,0 +1,171 @@
+/**
+ * The SQLite AuditLog: every append reads the current head inside a transaction, chains
+ * the new row to it with SHA-256 (`chain.ts`) and inserts it. Rows are never updated or
+ * deleted (no method for it here; triggers refuse it in SQL).
+ */
+import type BetterSqlite3 from 'better-sqlite3';
+import { AgentError } from '../agent/errors.js';
+import type { AuditEventInput, AuditEventType, AuditLog, AuditRecord } from './audit-log.js';
+import { canonicalJson, GENESIS_HASH, rowHash, type ChainRow } from './chain.js';
+import type { Db } from './database.js';
+
+/** Wall clock, injected so tests control timestamps. */
+export interface AuditClock {
+  now(): Date;
+}
+
+/** What SqliteAuditLog is built from. */
+export interface SqliteAuditLogDeps {
+  /** An open, migrated read-write connection (openDatabase). */
+  readonly db: Db;
+  readonly clock: AuditClock;
+}
+
+/**
+ * Keys dropped from `details` at any depth. Callers are told never to log secrets, but the
+ * log is append-only and hash-chained: a secret that slipped in could never be removed
+ * without breaking verification for every later row, and the file is read by operators
+ * through `quickcmd audit`. So the store refuses anything that looks like key material,
+ * signature bytes, bearer tokens or request bodies, whatever the caller meant. The cost is
+ * an occasional innocent key (e.g. `body_bytes`) being dropped; name such keys otherwise.
+ */
+export const REDACTED_KEY = /secret|signature|token|password|body/i;
+
+/** A copy of `value` with every object key matching REDACTED_KEY removed, recursively. */
+export function redactDetails(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactDetails);
+  if (value === null || typeof value !== 'object') return value;
+  // Date, Buffer and friends serialise through toJSON; leave them to canonicalJson.
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (!REDACTED_KEY.test(k)) out[k] = redactDetails(v);
+  }
+  return out;
+}
+
+interface HeadRow {
+  seq: number;
+  hash: string;
+}
+
+/** An event ready for the chain except for its position (seq, prev_hash, hash). */
+interface PendingRow extends Omit<ChainRow, 'seq' | 'type' | 'details'> {
+  readonly type: AuditEventType;
+  /** Canonical JSON of the redacted details: exactly the stored text. */
+  readonly detailsJson: string;
+}
+
+interface InsertParams extends Omit<ChainRow, 'details'> {
+  readonly details: string;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+/** Thrown inside probe()'s transaction so better-sqlite3 rolls it back. */
+class ProbeRollback extends Error {}
+
+/** Hash-chained, append-only audit log on the agent's SQLite file. */
+export class SqliteAuditLog implements AuditLog {
+  private readonly db: Db;
+  private readonly clock: AuditClock;
+  private readonly selectHead: BetterSqlite3.Statement<[], HeadRow>;
+  private readonly insertRow: BetterSqlite3.Statement<[InsertParams]>;
+  private readonly appendTxn: (row: PendingRow) => AuditRecord;
+  private readonly probeTxn: () => void;
+  private isHealthy = true;
+
+  constructor(deps: SqliteAuditLogDeps) {
+    this.db = deps.db;
+    this.clock = deps.clock;
+    this.selectHead = this.db.prepare<[], HeadRow>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
+    this.insertRow = this.db.prepare<[InsertParams]>(
+      `INSERT INTO audit_events (seq, ts, type, job_id, controller_id, remote_addr, details, prev_hash, hash)
+       VALUES (@seq, @ts, @type, @jobId, @controllerId, @remoteAddr, @details, @prevHash, @hash)`,
+    );
+    // The head is read inside the transaction on every append, never cached: a caller's
+    // outer transaction may roll our row back, and a cached head would then fork the chain.
+    // Called inside a caller's transaction this runs as a SAVEPOINT; on its own, .immediate
+    // takes the write lock up front so the read-then-insert cannot hit SQLITE_BUSY_SNAPSHOT.
+    const txn = this.db.transaction((row: PendingRow): AuditRecord => {
+      const head = this.selectHead.get();
+      const seq = head ? head.seq + 1 : 1;
+      const prevHash = head ? head.hash : GENESIS_HASH;
+      const { detailsJson, ...cols } = row;
+      const details = JSON.parse(detailsJson) as Record<string, unknown>;
+      const hash = rowHash(prevHash, { ...cols, seq, details });
+      this.insertRow.run({ ...cols, seq, details: detailsJson, prevHash, hash });
+      return { ...cols, seq, details, prevHash, hash };
+    });
+    this.appendTxn = txn.immediate;
+    const probe = this.db.transaction(() => {
+      const head = this.selectHead.get();
+      this.insertRow.run({
+        seq: (head?.seq ?? 0) + 1,
+        ts: this.clock.now().toISOString(),
+        type: 'probe',
+        jobId: null,
+        controllerId: null,
+        remoteAddr: null,
+        details: '{}',
+        prevHash: head?.hash ?? GENESIS_HASH,
+        hash: GENESIS_HASH,
+      });
+      throw new ProbeRollback('probe rollback');
+    });
+    this.probeTxn = probe.immediate;
+  }
+
+  /** Append one event, chained to the current head; throws AUDIT_UNAVAILABLE if not written. */
+  append(event: AuditEventInput): AuditRecord {
+    let detailsJson: string;
+    try {
+      detailsJson = canonicalJson(redactDetails(event.details ?? {}));
+    } catch (cause) {
+      // A caller bug (cycle, BigInt), not a storage failure: health is unaffected.
+      throw new AgentError('INTERNAL', 'audit details are not JSON-serialisable', { cause });
+    }
+    const row: PendingRow = {
+      ts: this.clock.now().toISOString(),
+      type: event.type,
+      jobId: event.jobId ?? null,
+      controllerId: event.controllerId ?? null,
+      remoteAddr: event.remoteAddr ?? null,
+      detailsJson,
+    };
+    try {
+      const record = this.appendTxn(row);
+      this.isHealthy = true;
+      return record;
+    } catch (cause) {
+      // Everything inside the transaction is storage (read-only file, lock timeout, disk
+      // full, closed connection); callers must fail closed on it, so it is one code.
+      this.isHealthy = false;
+      throw new AgentError('AUDIT_UNAVAILABLE', 'audit log unavailable', { cause });
+    }
+  }
+
+  /** False after a failed write, until a later append or probe succeeds. */
+  healthy(): boolean {
+    return this.isHealthy;
+  }
+
+  /**
+   * Insert a dummy row and roll it back, inside BEGIN IMMEDIATE (or a savepoint when the
+   * caller holds a transaction). Stronger than a bare BEGIN IMMEDIATE/ROLLBACK: besides the
+   * write lock it exercises the real INSERT path, so a read-only file, `query_only`, a
+   * missing table or a full page cache that cannot spill all fail here as they would in
+   * append(). It still cannot prove the disk has room for a commit: rolled-back pages
+   * usually never reach the WAL. The row is never committed, so no reader ever sees it.
+   */
+  probe(): boolean {
+    try {
+      this.probeTxn();
+      this.isHealthy = true; // not reached: the transaction always throws
+    } catch (e) {
+      this.isHealthy = e instanceof ProbeRollback;
+    }
+    return this.isHealthy;
+  }
+}
