@@ -1,0 +1,141 @@
+/**
+ * A started or re-attached container (Nomad's task handle): one memoized wait that settles
+ * only after the exit AND the end of its output, plus idempotent stop and destroy.
+ */
+import type Dockerode from 'dockerode';
+import { containerState, exitResult, failedResult, waitStatus } from './docker-answers.js';
+import type { OutputPump } from './output-pump.js';
+import type { ExitResult, SandboxHandle } from './sandbox.js';
+import { dockerFailure, isConnectionError, isNotFound, toSandboxError } from './sandbox-error.js';
+
+/** Minimal structured logger (pino-compatible). */
+export interface SandboxLogger {
+  warn(obj: object, msg: string): void;
+}
+
+/** How long output may lag behind the exit before the stream is cut (daemon never closed it). */
+const OUTPUT_DRAIN_MS = 5000;
+
+/** Runs after the container exited and the first stream ended, before the result is read (replay catch-up). */
+export type AfterExit = () => Promise<void>;
+
+/** Handle over one container; created by DockerSandbox. */
+export class DockerHandle implements SandboxHandle {
+  /** Full id of the container. */
+  readonly containerId: string;
+  private waiting: Promise<ExitResult> | null = null;
+  private stopping: Promise<void> | null = null;
+  private destroying: Promise<void> | null = null;
+  private readonly abort = new AbortController();
+
+  constructor(
+    private readonly container: Dockerode.Container,
+    private readonly pump: OutputPump,
+    private readonly logger: SandboxLogger | undefined,
+    private readonly afterExit: AfterExit | null = null,
+    private readonly onSettled: (h: DockerHandle) => void = () => {},
+  ) {
+    this.containerId = container.id;
+  }
+
+  /** Resolves once the container exited and its output was delivered; never rejects. */
+  wait(): Promise<ExitResult> {
+    this.waiting ??= this.waitOnce().finally(() => this.onSettled(this));
+    return this.waiting;
+  }
+
+  /** SIGTERM, SIGKILL after `graceSeconds` (Docker does both); already stopped or gone is success. */
+  stop(graceSeconds: number): Promise<void> {
+    this.stopping ??= this.stopOnce(graceSeconds).finally(() => {
+      this.stopping = null;
+    });
+    return this.stopping;
+  }
+
+  /** Force-removes the container and its anonymous volumes; gone is success. Idempotent. */
+  destroy(): Promise<void> {
+    this.destroying ??= removeContainer(this.container).finally(() => {
+      this.pump.destroy();
+      this.onSettled(this);
+    });
+    return this.destroying;
+  }
+
+  /** Releases the socket and the pending wait request (agent shutdown); the container keeps running. */
+  detach(): void {
+    this.abort.abort();
+    this.pump.destroy();
+  }
+
+  private async waitOnce(): Promise<ExitResult> {
+    let status: number;
+    try {
+      status = waitStatus(await this.container.wait({ condition: 'not-running', abortSignal: this.abort.signal }));
+    } catch (e) {
+      this.pump.destroy();
+      return failedResult(this.abort.signal.aborted ? 'sandbox closed before the container exited' : describe(e, 'waiting for'));
+    }
+    await this.drain();
+    if (this.afterExit !== null) {
+      try {
+        await this.afterExit();
+      } catch (e) {
+        this.logger?.warn({ containerId: this.containerId, err: e }, 'replaying the final output failed');
+      }
+    }
+    try {
+      return exitResult(containerState(await this.container.inspect()));
+    } catch (e) {
+      // The wait answer already holds the exit code; only OOMKilled is unknown.
+      this.logger?.warn({ containerId: this.containerId, err: e }, 'inspect after exit failed; OOM state unknown');
+      return exitResult({ exitCode: status, oomKilled: false });
+    }
+  }
+
+  private async drain(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), OUTPUT_DRAIN_MS);
+      timer.unref();
+    });
+    const cut = await Promise.race([this.pump.done.then(() => false), late]);
+    clearTimeout(timer);
+    if (cut) {
+      this.logger?.warn({ containerId: this.containerId }, 'output stream still open after exit; closing it');
+      this.pump.destroy();
+      await this.pump.done;
+    }
+    if (this.pump.error !== null && !this.abort.signal.aborted) {
+      this.logger?.warn({ containerId: this.containerId, err: this.pump.error }, 'output stream ended abnormally; output may be incomplete');
+    }
+  }
+
+  private async stopOnce(graceSeconds: number): Promise<void> {
+    const t = Math.max(0, Math.ceil(graceSeconds));
+    try {
+      await this.container.stop({ t });
+    } catch (e) {
+      const f = dockerFailure(e);
+      if (f.status === 304 || f.status === 404) return;
+      throw toSandboxError(e, `stopping container ${this.containerId}`);
+    }
+  }
+}
+
+/** Force-removes a container; 404 and "removal already in progress" (409) are success. */
+export async function removeContainer(container: Dockerode.Container): Promise<void> {
+  try {
+    await container.remove({ force: true, v: true });
+  } catch (e) {
+    const f = dockerFailure(e);
+    if (f.status === 404) return;
+    if (f.status === 409 && /already in progress/i.test(f.message)) return;
+    throw toSandboxError(e, `removing container ${container.id}`);
+  }
+}
+
+function describe(e: unknown, doing: string): string {
+  if (isNotFound(e)) return 'container vanished before it could be waited on';
+  if (isConnectionError(e)) return `docker engine unavailable while ${doing} the container`;
+  return `docker error while ${doing} the container: ${dockerFailure(e).message}`;
+}
