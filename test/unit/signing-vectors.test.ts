@@ -3,6 +3,7 @@
  * reproduced, accepted by verifyJobSignature, and rejected after any one-bit change.
  */
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { test } from 'node:test';
 import { parseSignedJob, type SignedJob } from '../../internal/agent/payload.js';
@@ -11,8 +12,11 @@ import {
   canonicalPayload,
   encodeJobBody,
   hmacHex,
+  requestSigningString,
   signJobPayload,
+  signRequest,
   verifyJobSignature,
+  verifyRequestSignature,
 } from '../../internal/agent/signing.js';
 
 interface Vector {
@@ -101,4 +105,39 @@ test('legacy and modern vectors for the same body differ only in \\b/\\f and bot
     assert.notEqual(job.canonical.legacy.toString(), job.canonical.modern.toString());
     assert.equal(verifyJobSignature(job, [Buffer.from(v.secret)]), true);
   }
+});
+
+test('request signing string is METHOD\\nPATH_WITH_QUERY\\nTIMESTAMP\\nhex(sha256(body))', () => {
+  const body = Buffer.from('{"x":1}');
+  const sha = crypto.createHash('sha256').update(body).digest('hex');
+  assert.equal(requestSigningString('post', '/api/v1/jobs/j-1/cancel?x=1', 1767225600, body), `POST\n/api/v1/jobs/j-1/cancel?x=1\n1767225600\n${sha}`);
+  assert.equal(
+    requestSigningString('GET', '/api/v1/jobs/j-1', 5, Buffer.alloc(0)),
+    'GET\n/api/v1/jobs/j-1\n5\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+  );
+  assert.throws(() => requestSigningString('GET', '/a\n1', 5, Buffer.alloc(0)), TypeError);
+  assert.throws(() => requestSigningString('GET', '/a', 1.5, Buffer.alloc(0)), TypeError);
+});
+
+test('signed requests verify, and any change to method, path, timestamp, body or key fails', () => {
+  const secret = Buffer.from('request-secret-0123456789abcdef0123');
+  const other = Buffer.from('another-secret-0123456789abcdef0123');
+  const body = Buffer.from('');
+  const sig = signRequest(secret, 'GET', '/api/v1/jobs/j-1', 1767225600, body);
+  assert.match(sig, /^[0-9a-f]{64}$/);
+  assert.equal(sig, hmacHex(secret, requestSigningString('GET', '/api/v1/jobs/j-1', 1767225600, body)));
+  assert.equal(verifyRequestSignature([secret], 'GET', '/api/v1/jobs/j-1', 1767225600, body, sig), true);
+  assert.equal(verifyRequestSignature([other, secret], 'GET', '/api/v1/jobs/j-1', 1767225600, body, sig), true);
+  assert.equal(verifyRequestSignature([other], 'GET', '/api/v1/jobs/j-1', 1767225600, body, sig), false);
+  assert.equal(verifyRequestSignature([secret], 'POST', '/api/v1/jobs/j-1', 1767225600, body, sig), false);
+  assert.equal(verifyRequestSignature([secret], 'GET', '/api/v1/jobs/j-2', 1767225600, body, sig), false);
+  assert.equal(verifyRequestSignature([secret], 'GET', '/api/v1/jobs/j-1?', 1767225600, body, sig), false);
+  assert.equal(verifyRequestSignature([secret], 'GET', '/api/v1/jobs/j-1', 1767225601, body, sig), false);
+  assert.equal(verifyRequestSignature([secret], 'GET', '/api/v1/jobs/j-1', 1767225600, Buffer.from(' '), sig), false);
+  assert.equal(verifyRequestSignature([secret], 'GET', '/api/v1/jobs/j-1', 1767225600, body, flipBit(sig, 9)), false);
+  // Only the canonical lowercase form is accepted; malformed input fails closed, never throws.
+  assert.equal(verifyRequestSignature([secret], 'GET', '/api/v1/jobs/j-1', 1767225600, body, sig.toUpperCase()), false);
+  assert.equal(verifyRequestSignature([secret], 'GET', '/api/v1/jobs/j-1', 1767225600, body, sig.slice(2)), false);
+  assert.equal(verifyRequestSignature([secret], 'GET', '/a\nb', 1767225600, body, sig), false);
+  assert.equal(verifyRequestSignature([secret], 'GET', '/api/v1/jobs/j-1', Number.NaN, body, sig), false);
 });
