@@ -71,6 +71,10 @@ while [ $# -gt 0 ]; do
 done
 [ "$PURGE" -eq 0 ] || [ "$UNINSTALL" -eq 1 ] || { echo "--purge only goes with --uninstall" >&2; exit 2; }
 
+# The name goes into openssl's -subj and -addext: DNS characters only.
+valid_host() { [[ "$1" =~ ^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$ ]]; }
+[ -z "$HOST_NAME" ] || valid_host "$HOST_NAME" || die "host name '$HOST_NAME' is not a DNS name"
+
 if [ -n "$ROOT" ]; then
   mkdir -p "$ROOT"
   ROOT="$(cd "$ROOT" && pwd)"
@@ -144,8 +148,7 @@ if [ -z "$HOST_NAME" ]; then
   HOST_NAME="$(timeout 5 hostname --fqdn 2>/dev/null || true)"
   [ -n "$HOST_NAME" ] && [ "$HOST_NAME" != localhost ] || HOST_NAME="$(uname -n)"
 fi
-# The name goes into openssl's -subj and -addext: allow DNS characters only.
-[[ "$HOST_NAME" =~ ^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$ ]] || die "host name '$HOST_NAME' is not a DNS name; pass --hostname"
+valid_host "$HOST_NAME" || die "host name '$HOST_NAME' is not a DNS name; pass --hostname"
 SHORT_NAME="${HOST_NAME%%.*}"
 
 # ---------------------------------------------------------------------------------------
