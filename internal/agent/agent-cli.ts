@@ -1,0 +1,125 @@
+/**
+ * `quickcmd agent …` and the `quickcmd-agent` daemon: run, gen-key, check-config. The
+ * daemon loop lives in runDaemon; cmd/ files only map its result to an exit code.
+ */
+import crypto from 'node:crypto';
+import type { Command } from 'commander';
+import { loadConfig, resolveConfigPath, type AgentConfig, type ConfigEnv } from './config.js';
+import { createAgent } from './create-agent.js';
+import { ConfigError } from './errors.js';
+import { createLogger } from './logger.js';
+import { dropPrivileges } from './privileges.js';
+
+/** Output streams of a CLI run. */
+export interface CliIo {
+  readonly stdout: { write(s: string): unknown };
+  readonly stderr: { write(s: string): unknown };
+}
+
+/** Exit codes (SPEC §1). */
+export const EXIT = { ok: 0, runtime: 1, usage: 2 } as const;
+
+/** A new 32-byte secret as 64 lowercase hex characters. */
+export function generateKey(): string {
+  return crypto.randomBytes(32).toString('hex');
+}
+
+function envOf(): ConfigEnv {
+  return { QUICKCMD_CONFIG: process.env['QUICKCMD_CONFIG'], QUICKCMD_HMAC_SECRET: process.env['QUICKCMD_HMAC_SECRET'] };
+}
+
+/** Validate a config file; prints ok or the error naming the key. Returns the exit code. */
+export function checkConfig(flag: string | undefined, io: CliIo): number {
+  const path = resolveConfigPath(flag, envOf());
+  try {
+    const cfg = loadConfig(path, envOf());
+    io.stdout.write(`ok: ${path} is valid (${cfg.controller_keys.size} per-controller keys, shared secret ${cfg.shared_secret ? 'set' : 'not set'}, ${cfg.insecure_http ? 'plain HTTP' : 'TLS'} on ${cfg.bind_address}:${cfg.port})\n`);
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      io.stderr.write(`${e.message}\n`);
+      return EXIT.usage;
+    }
+    throw e;
+  }
+}
+
+/** Run the daemon until SIGTERM/SIGINT; SIGHUP reloads. Resolves with the exit code. */
+export async function runDaemon(flag: string | undefined, io: CliIo): Promise<number> {
+  const path = resolveConfigPath(flag, envOf());
+  let cfg: AgentConfig;
+  try {
+    cfg = loadConfig(path, envOf());
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      io.stderr.write(`quickcmd-agent: ${e.message}\n`);
+      return EXIT.usage;
+    }
+    throw e;
+  }
+  const logger = createLogger(cfg.log_level);
+  let agent;
+  try {
+    agent = createAgent(cfg, { logger });
+    await agent.start();
+    const dropped = dropPrivileges(cfg.run_as_user, cfg.run_as_group);
+    if (dropped === 'kept-root') logger.warn('running as root (run_as_user: root); use a dedicated user in production');
+    else if (dropped === 'dropped') logger.info({ user: cfg.run_as_user, group: cfg.run_as_group }, 'dropped privileges');
+  } catch (e) {
+    if (agent !== undefined) await agent.close();
+    if (e instanceof ConfigError) {
+      io.stderr.write(`quickcmd-agent: ${e.message}\n`);
+      return EXIT.usage;
+    }
+    io.stderr.write(`quickcmd-agent: cannot start: ${(e as Error).message}\n`);
+    logger.flush?.();
+    return EXIT.runtime;
+  }
+  const running = agent;
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      running.shutdown().then(
+        () => resolve(EXIT.ok),
+        (e: unknown) => {
+          logger.error({ err: e }, 'shutdown failed');
+          resolve(EXIT.runtime);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      try {
+        running.reload(loadConfig(path, envOf()));
+      } catch (e) {
+        logger.error({ error: e instanceof ConfigError ? e.message : String(e) }, 'config reload refused; keeping the old config');
+      }
+    });
+  });
+}
+
+/** Add `agent run|gen-key|check-config` to a commander program. */
+export function registerAgentCommands(program: Command, io: CliIo, setExit: (code: number) => void): void {
+  const agent = program.command('agent').description('run and manage the agent on this host');
+  agent
+    .command('run')
+    .description('run the agent daemon (same as quickcmd-agent)')
+    .option('-c, --config <path>', 'config file (default $QUICKCMD_CONFIG or /etc/quickcmd/agent-config.yaml)')
+    .action(async (opts: { config?: string }) => setExit(await runDaemon(opts.config, io)));
+  agent
+    .command('gen-key')
+    .description('print a new 32-byte secret as 64 hex characters')
+    .action(() => {
+      io.stdout.write(`${generateKey()}\n`);
+      setExit(EXIT.ok);
+    });
+  agent
+    .command('check-config')
+    .description('validate a config file and exit 0, or name the bad key and exit 2')
+    .option('-c, --config <path>', 'config file (default $QUICKCMD_CONFIG or /etc/quickcmd/agent-config.yaml)')
+    .action((opts: { config?: string }) => setExit(checkConfig(opts.config, io)));
+}

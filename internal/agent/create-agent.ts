@@ -1,0 +1,184 @@
+/**
+ * createAgent: the one place the agent's objects are built and wired. Everything that
+ * holds a resource is closed here, in reverse order; shutdown is graceful (stop
+ * accepting, drain jobs) then forced.
+ */
+import crypto from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import Dockerode from 'dockerode';
+import Koa from 'koa';
+import type { AuditLog } from '../audit/audit-log.js';
+import { SqliteAuditLog } from '../audit/audit-store.js';
+import { openDatabase, type Db } from '../audit/database.js';
+import { DockerSandbox } from '../sandbox/docker-sandbox.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
+import { systemClock, type Clock } from './clock.js';
+import type { AgentConfig } from './config.js';
+import { DockerHealth } from './docker-health.js';
+import { errorMiddleware } from './http-errors.js';
+import { Intake } from './intake.js';
+import { JobManager } from './job-manager.js';
+import { JobStore } from './job-store.js';
+import { createStreamServer, type StreamServer } from './log-stream.js';
+import { createLogger, type Logger } from './logger.js';
+import { AgentMetrics } from './metrics.js';
+import { OutputHub } from './output-hub.js';
+import { reconcileJobs } from './recovery.js';
+import { RequestAuth } from './request-auth.js';
+import { buildRouter } from './routes.js';
+import { closeServer, createServer, listen, reloadTls, type AgentServer } from './server.js';
+import { AGENT_VERSION } from './version.js';
+
+/** Keys that only take effect on restart; a reload keeps their old values. */
+const RESTART_KEYS = ['port', 'bind_address', 'insecure_http', 'tls_client_ca_file', 'audit_db_path', 'run_as_user', 'run_as_group', 'log_level'] as const;
+
+/** Optional dependencies (tests and benchmarks pass their own). */
+export interface AgentDeps {
+  readonly docker?: Dockerode;
+  readonly sandbox?: Sandbox;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  /** Period of the reconciler and retention pruning (default 60 s). */
+  readonly maintenanceMs?: number;
+}
+
+/** A built agent. */
+export interface Agent {
+  readonly app: Koa;
+  readonly server: AgentServer;
+  readonly manager: JobManager;
+  readonly metrics: AgentMetrics;
+  readonly audit: AuditLog;
+  readonly agentId: string;
+  readonly db: Db;
+  /** The config in force. */
+  config(): AgentConfig;
+  /** Listen, recover jobs from a previous run, start maintenance. */
+  start(): Promise<AddressInfo>;
+  /** Swap in a validated config (SIGHUP). */
+  reload(next: AgentConfig): void;
+  /** Graceful stop: refuse new jobs, let running ones finish within the grace period, then stop them. */
+  shutdown(): Promise<void>;
+  /** Release everything at once (jobs keep running in Docker and are re-adopted on the next start). Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Build an agent from a validated config. */
+export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
+  let current = initial;
+  const config = (): AgentConfig => current;
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger ?? createLogger(initial.log_level);
+  const db = openDatabase(initial.audit_db_path);
+  const store = new JobStore(db);
+  const audit = new SqliteAuditLog({ db, clock: { now: () => new Date(clock.nowMs()) } });
+  const agentId = store.meta('agent_id', () => `qa-${crypto.randomUUID()}`);
+  const sandbox = deps.sandbox ?? new DockerSandbox({ docker: deps.docker ?? new Dockerode(), logger });
+  const metrics = new AgentMetrics(AGENT_VERSION);
+  const docker = new DockerHealth(sandbox, metrics, logger);
+  const hub = new OutputHub();
+  const manager = new JobManager({ store, sandbox, audit, hub, metrics, clock, logger, docker, agentId, config });
+  const intake = new Intake({ config, clock, manager, audit, metrics, docker, logger });
+  const auth = new RequestAuth({ config, clock, audit, logger });
+
+  const app = new Koa();
+  app.proxy = false;
+  app.silent = true;
+  app.use(async (ctx, next) => {
+    ctx.state['requestId'] = crypto.randomUUID();
+    ctx.set('X-Request-Id', String(ctx.state['requestId']));
+    await next();
+  });
+  app.use(errorMiddleware(logger));
+  const router = buildRouter({ config, clock, intake, auth, manager, docker, audit, metrics });
+  app.use(router.routes());
+  const server = createServer(initial, app.callback());
+  const streams: StreamServer = createStreamServer({ config, clock, auth, manager, store, hub, metrics, logger });
+  server.on('upgrade', (req, socket, head) => streams.handleUpgrade(req, socket, head));
+
+  let maintenance: NodeJS.Timeout | null = null;
+  let closed: Promise<void> | null = null;
+  const maintain = async (): Promise<void> => {
+    try {
+      if (docker.up) await reconcileJobs({ sandbox, agentId, manager, store, logger });
+    } catch (e) {
+      logger.warn({ err: e }, 'reconciliation failed; will retry');
+    }
+    try {
+      const pruned = store.prune(clock.nowMs() - current.job_retention_seconds * 1000);
+      if (pruned > 0) logger.info({ pruned }, 'pruned finished jobs past retention');
+    } catch (e) {
+      logger.warn({ err: e }, 'pruning failed');
+    }
+  };
+  docker.onChange((up) => {
+    if (up) void maintain();
+  });
+
+  const agent: Agent = {
+    app,
+    server,
+    manager,
+    metrics,
+    audit,
+    agentId,
+    db,
+    config,
+    async start() {
+      const addr = await listen(server, current);
+      await docker.check();
+      docker.start();
+      await maintain();
+      manager.enqueuePending();
+      maintenance = setInterval(() => void maintain(), deps.maintenanceMs ?? 60_000);
+      maintenance.unref();
+      audit.append({ type: 'agent.started', details: { version: AGENT_VERSION, agent_id: agentId, address: `${addr.address}:${addr.port}`, tls: !current.insecure_http, mtls: current.tls_client_ca_file !== undefined } });
+      if (current.insecure_http) logger.warn('insecure_http is set: plain HTTP, for development only');
+      logger.info({ address: addr.address, port: addr.port, agent_id: agentId }, 'agent listening');
+      return addr;
+    },
+    reload(next) {
+      const kept: Partial<Record<(typeof RESTART_KEYS)[number], unknown>> = {};
+      const changed = Object.keys(next).filter((k) => k !== 'controller_keys' && k !== 'shared_secret' && JSON.stringify((next as Record<string, unknown>)[k]) !== JSON.stringify((current as Record<string, unknown>)[k]));
+      for (const k of RESTART_KEYS) {
+        if (JSON.stringify(next[k]) !== JSON.stringify(current[k])) logger.warn({ key: k }, 'this key changes only on restart; keeping the old value');
+        kept[k] = current[k];
+      }
+      current = Object.freeze({ ...next, ...kept }) as AgentConfig;
+      try {
+        reloadTls(server, current);
+      } catch (e) {
+        logger.error({ err: e }, 'could not reload TLS certificates; keeping the old ones');
+      }
+      audit.append({ type: 'config.reloaded', details: { source_path: next.source_path, changed_keys: changed, controllers: [...next.controller_keys.keys()] } });
+      logger.info({ changed_keys: changed }, 'configuration reloaded');
+      manager.pump();
+    },
+    async shutdown() {
+      manager.stopAccepting();
+      logger.info({ grace_seconds: current.shutdown_grace_seconds }, 'shutting down: draining running jobs');
+      await manager.shutdown(current.shutdown_grace_seconds);
+      try {
+        audit.append({ type: 'agent.stopped', details: { agent_id: agentId, reason: 'shutdown' } });
+      } catch (e) {
+        logger.error({ err: e }, 'could not audit agent.stopped');
+      }
+      await agent.close();
+    },
+    close() {
+      if (closed === null) {
+        closed = (async () => {
+          if (maintenance !== null) clearInterval(maintenance);
+          manager.abandon();
+          docker.close();
+          streams.close();
+          await closeServer(server);
+          await sandbox.close();
+          db.close();
+        })();
+      }
+      return closed;
+    },
+  };
+  return agent;
+}

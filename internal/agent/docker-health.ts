@@ -1,0 +1,84 @@
+/**
+ * Tracks whether the Docker engine answers: polled (faster while down), exported as the
+ * `quickcmd_agent_docker_up` gauge, consulted by the intake (503 DOCKER_UNAVAILABLE) and
+ * the job manager (no new starts while down; recovery when it returns).
+ */
+import type { Sandbox } from '../sandbox/sandbox.js';
+import type { Logger } from './logger.js';
+import type { AgentMetrics } from './metrics.js';
+
+/** Health monitor of the container engine. */
+export class DockerHealth {
+  private state = true;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly listeners = new Set<(up: boolean) => void>();
+  private checking: Promise<boolean> | null = null;
+
+  constructor(
+    private readonly sandbox: Sandbox,
+    private readonly metrics: AgentMetrics,
+    private readonly logger: Logger,
+    private readonly intervals = { upMs: 10_000, downMs: 1_000 },
+  ) {
+    metrics.dockerUp.set(1);
+  }
+
+  /** Last known state. */
+  get up(): boolean {
+    return this.state;
+  }
+
+  /** Ping now (coalescing concurrent calls) and update the state. */
+  check(): Promise<boolean> {
+    if (this.checking === null) {
+      this.checking = this.sandbox
+        .ping()
+        .catch(() => false)
+        .then((ok) => {
+          this.checking = null;
+          this.set(ok);
+          return ok;
+        });
+    }
+    return this.checking;
+  }
+
+  /** Mark the engine down (e.g. a start failed with DOCKER_UNAVAILABLE) and poll faster. */
+  markDown(): void {
+    this.set(false);
+  }
+
+  /** Call `fn` on every change. */
+  onChange(fn: (up: boolean) => void): void {
+    this.listeners.add(fn);
+  }
+
+  /** Start polling. */
+  start(): void {
+    if (this.timer !== null) return;
+    const tick = (): void => {
+      void this.check().then(() => {
+        if (this.timer === null) return;
+        this.timer = setTimeout(tick, this.state ? this.intervals.upMs : this.intervals.downMs);
+        this.timer.unref();
+      });
+    };
+    this.timer = setTimeout(tick, 0);
+    this.timer.unref();
+  }
+
+  /** Stop polling. Idempotent. */
+  close(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private set(up: boolean): void {
+    if (up === this.state) return;
+    this.state = up;
+    this.metrics.dockerUp.set(up ? 1 : 0);
+    if (up) this.logger.info('docker engine is reachable again');
+    else this.logger.error('docker engine is unreachable');
+    for (const fn of this.listeners) fn(up);
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * The one place errors become responses: `{"error","code"}` with the AgentError's status
+ * and headers. Anything else is a 500 whose body carries no internal detail; the detail
+ * goes to the log with the request id.
+ */
+import type { Context, Next } from 'koa';
+import { AgentError } from './errors.js';
+import type { Logger } from './logger.js';
+
+/** Body of every error response. */
+export interface ErrorBody {
+  readonly error: string;
+  readonly code: string;
+}
+
+/** Koa middleware turning thrown errors into JSON error responses. */
+export function errorMiddleware(logger: Logger) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        ctx.status = 404;
+        ctx.body = { error: 'no such route', code: 'NOT_FOUND' } satisfies ErrorBody;
+      }
+    } catch (e) {
+      if (e instanceof AgentError) {
+        ctx.status = e.status;
+        for (const [k, v] of Object.entries(e.headers)) ctx.set(k, v);
+        const message = e.expose ? e.message : 'internal error';
+        if (e.status >= 500 && !e.expose) logger.error({ err: e, request_id: ctx.state['requestId'] }, 'request failed');
+        ctx.body = { error: message, code: e.code } satisfies ErrorBody;
+        return;
+      }
+      const status = typeof e === 'object' && e !== null && 'status' in e && typeof e.status === 'number' ? e.status : 500;
+      if (status >= 400 && status < 500) {
+        // Koa's own client errors (e.g. malformed URL encoding).
+        ctx.status = status;
+        ctx.body = { error: 'bad request', code: status === 404 ? 'NOT_FOUND' : 'INVALID_PAYLOAD' } satisfies ErrorBody;
+        return;
+      }
+      logger.error({ err: e, request_id: ctx.state['requestId'] }, 'unexpected error');
+      ctx.status = 500;
+      ctx.body = { error: 'internal error', code: 'INTERNAL' } satisfies ErrorBody;
+    }
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * Pure: turn a verified payload's `candidate_metadata.sandbox` request into the job's
+ * execution spec, checked against the config's allowed images and ceilings (SPEC §3).
+ * Malformed requests are INVALID_PAYLOAD naming the field; requests beyond what the
+ * config allows are 403 IMAGE_NOT_ALLOWED or LIMIT_EXCEEDED.
+ */
+import type { AgentConfig } from './config.js';
+import { RejectionError } from './errors.js';
+import type { JobSpec } from './job.js';
+import type { JobPayload } from './payload.js';
+
+const SANDBOX_KEYS = new Set(['image', 'cpu_limit', 'memory_limit', 'timeout_seconds', 'env']);
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** Most environment variables a job may set. */
+export const MAX_ENV_VARS = 64;
+/** Largest value of one environment variable, in bytes. */
+export const MAX_ENV_VALUE_BYTES = 32 * 1024;
+
+type Limits = Pick<AgentConfig, 'allowed_images' | 'default_image' | 'default_cpu_limit' | 'max_cpu_limit' | 'default_memory_limit' | 'max_memory_limit' | 'default_timeout_seconds' | 'max_timeout_seconds' | 'default_pids_limit'>;
+
+function bad(field: string, why: string): RejectionError {
+  return new RejectionError('INVALID_PAYLOAD', `payload.candidate_metadata.sandbox.${field} ${why}`);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function positiveNumber(req: Record<string, unknown>, key: string): number | undefined {
+  const v = req[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw bad(key, 'must be a positive number');
+  return v;
+}
+
+function positiveInteger(req: Record<string, unknown>, key: string): number | undefined {
+  const v = positiveNumber(req, key);
+  if (v !== undefined && !Number.isSafeInteger(v)) throw bad(key, 'must be a positive integer');
+  return v;
+}
+
+function parseEnv(v: unknown): Record<string, string> {
+  if (v === undefined || v === null) return {};
+  if (!isRecord(v)) throw bad('env', 'must be an object of strings');
+  const keys = Object.keys(v);
+  if (keys.length > MAX_ENV_VARS) throw bad('env', `has ${keys.length} variables; at most ${MAX_ENV_VARS} are allowed`);
+  const env: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const k of keys) {
+    if (!ENV_NAME.test(k)) throw bad(`env.${k}`, 'is not a valid variable name');
+    const val = v[k];
+    if (typeof val !== 'string') throw bad(`env.${k}`, 'must be a string');
+    if (val.includes('\0')) throw bad(`env.${k}`, 'must not contain NUL');
+    if (Buffer.byteLength(val) > MAX_ENV_VALUE_BYTES) throw bad(`env.${k}`, `is longer than ${MAX_ENV_VALUE_BYTES} bytes`);
+    env[k] = val;
+  }
+  return { ...env };
+}
+
+/** The execution spec of a payload under `limits`; throws RejectionError. */
+export function jobSpecFor(p: JobPayload, limits: Limits): JobSpec {
+  const raw = p.candidateMetadata?.['sandbox'];
+  if (raw !== undefined && raw !== null && !isRecord(raw)) {
+    throw new RejectionError('INVALID_PAYLOAD', 'payload.candidate_metadata.sandbox must be an object');
+  }
+  const req = raw ?? {};
+  for (const k of Object.keys(req)) if (!SANDBOX_KEYS.has(k)) throw bad(k, 'is not a known sandbox setting');
+
+  let image = limits.default_image;
+  if (req['image'] !== undefined && req['image'] !== null) {
+    if (typeof req['image'] !== 'string' || req['image'] === '') throw bad('image', 'must be a non-empty string');
+    image = req['image'];
+  }
+  if (!limits.allowed_images.includes(image)) {
+    throw new RejectionError('IMAGE_NOT_ALLOWED', `image ${JSON.stringify(image)} is not allowed on this agent`);
+  }
+  const cpu = positiveNumber(req, 'cpu_limit') ?? limits.default_cpu_limit;
+  if (cpu > limits.max_cpu_limit) throw new RejectionError('LIMIT_EXCEEDED', `cpu_limit ${cpu} exceeds the maximum ${limits.max_cpu_limit}`);
+  const mem = positiveInteger(req, 'memory_limit') ?? limits.default_memory_limit;
+  if (mem > limits.max_memory_limit) throw new RejectionError('LIMIT_EXCEEDED', `memory_limit ${mem} exceeds the maximum ${limits.max_memory_limit}`);
+  if (mem < 4 * 1024 * 1024) throw bad('memory_limit', 'must be at least 4194304 bytes (Docker minimum)');
+  const timeout = positiveInteger(req, 'timeout_seconds') ?? limits.default_timeout_seconds;
+  if (timeout > limits.max_timeout_seconds) {
+    throw new RejectionError('LIMIT_EXCEEDED', `timeout_seconds ${timeout} exceeds the maximum ${limits.max_timeout_seconds}`);
+  }
+  return {
+    command: p.command,
+    image,
+    cpuLimit: cpu,
+    memoryLimit: mem,
+    timeoutSeconds: timeout,
+    pidsLimit: limits.default_pids_limit,
+    env: parseEnv(req['env']),
+    requiredScopes: p.requiredScopes ?? [],
+  };
+}

@@ -1,0 +1,392 @@
+/**
+ * The job manager: the only owner of job state. Every change goes through `transition`,
+ * checked against the table in job.ts, persisted, audited and counted in one place. It
+ * keeps the FIFO queue, enforces max_concurrent_jobs, and runs each job through the
+ * Sandbox with its timeout, cancellation and result.
+ */
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Sandbox, SandboxHandle, SandboxSpec } from '../sandbox/sandbox.js';
+import { SandboxError } from '../sandbox/sandbox-error.js';
+import { rfc3339, type Clock } from './clock.js';
+import type { AgentConfig } from './config.js';
+import type { DockerHealth } from './docker-health.js';
+import { AgentError } from './errors.js';
+import { decideOutcome, type Outcome } from './job-outcome.js';
+import { JobOutput, type OutputStart } from './job-output.js';
+import type { JobStore } from './job-store.js';
+import { canTransition, isTerminal, type JobRecord, type JobResult, type JobSpec, type JobStatus, type StoredResult } from './job.js';
+import type { Logger } from './logger.js';
+import type { AgentMetrics } from './metrics.js';
+import type { OutputHub } from './output-hub.js';
+
+/** Seconds between SIGTERM and SIGKILL when the agent stops a container. */
+export const STOP_GRACE_SECONDS = 2;
+
+/** Everything the manager needs, passed in. */
+export interface JobManagerDeps {
+  readonly store: JobStore;
+  readonly sandbox: Sandbox;
+  readonly audit: AuditLog;
+  readonly hub: OutputHub;
+  readonly metrics: AgentMetrics;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly docker: DockerHealth;
+  readonly agentId: string;
+  /** The current config (swapped on reload). */
+  readonly config: () => AgentConfig;
+}
+
+/** A new job that passed every check at the door. */
+export interface AcceptedJob {
+  readonly jobId: string;
+  readonly controllerId: string;
+  readonly spec: JobSpec;
+  readonly remoteAddr: string | null;
+  /** Extra audit details (payload summary: command, prompt, scopes, ttl). */
+  readonly auditDetails: Readonly<Record<string, unknown>>;
+}
+
+/** In-memory state of a job that holds (or is getting) a container. */
+interface Run {
+  readonly jobId: string;
+  readonly spec: JobSpec;
+  readonly output: JobOutput;
+  handle: SandboxHandle | null;
+  startMs: number | null;
+  timer: NodeJS.Timeout | null;
+  timedOut: boolean;
+  cancelled: boolean;
+  shutdown: boolean;
+  done: Promise<void>;
+}
+
+/** Owner of job state, queue and runs. */
+export class JobManager {
+  private readonly queue: string[] = [];
+  private readonly runs = new Map<string, Run>();
+  private accepting = true;
+  private stopping = false;
+
+  constructor(private readonly d: JobManagerDeps) {
+    d.docker.onChange((up) => {
+      if (up) this.pump();
+    });
+  }
+
+  /** Jobs waiting for a slot. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Jobs holding a slot. */
+  get running(): number {
+    return this.runs.size;
+  }
+
+  /** False once shutdown has begun. */
+  get isAccepting(): boolean {
+    return this.accepting;
+  }
+
+  /** Throw QUEUE_FULL if one more job would exceed max_queued_jobs. */
+  checkCapacity(): void {
+    const cfg = this.d.config();
+    const freeSlots = cfg.max_concurrent_jobs - this.runs.size - this.queue.length;
+    if (freeSlots > 0) return;
+    if (this.queue.length >= cfg.max_queued_jobs) {
+      throw new AgentError('QUEUE_FULL', `queue is full (${this.queue.length} jobs waiting); retry later`, {
+        headers: { 'Retry-After': String(Math.max(1, Math.min(60, this.queue.length))) },
+      });
+    }
+  }
+
+  /** Persist, audit and enqueue a new job (one transaction: the id is consumed iff the job exists). */
+  accept(job: AcceptedJob): void {
+    const now = this.d.clock.nowMs();
+    this.d.store.transaction(() => {
+      this.d.store.insertPending(job.jobId, job.controllerId, job.spec, now);
+      this.d.audit.append({
+        type: 'job.accepted',
+        jobId: job.jobId,
+        controllerId: job.controllerId,
+        remoteAddr: job.remoteAddr,
+        details: { ...job.auditDetails, image: job.spec.image, cpu_limit: job.spec.cpuLimit, memory_limit: job.spec.memoryLimit, timeout_seconds: job.spec.timeoutSeconds },
+      });
+    });
+    this.d.metrics.jobsTotal.inc();
+    this.queue.push(job.jobId);
+    this.d.metrics.jobsQueued.set(this.queue.length);
+    this.pump();
+  }
+
+  /** True if this job id was ever accepted, even if the job has since been pruned. */
+  wasAccepted(jobId: string): boolean {
+    return this.d.store.wasAccepted(jobId);
+  }
+
+  /** The job record, or null. */
+  get(jobId: string): JobRecord | null {
+    return this.d.store.get(jobId);
+  }
+
+  /** The wire result of a finished job (output assembled from stored frames), or null while it runs. */
+  result(rec: JobRecord): JobResult | null {
+    if (!isTerminal(rec.status) || rec.result === null) return null;
+    const out = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+    let after = 0;
+    for (;;) {
+      const frames = this.d.store.framesAfter(rec.jobId, after, 512);
+      if (frames.length === 0) break;
+      for (const f of frames) out[f.stream].push(f.data);
+      after = (frames[frames.length - 1] as { seq: number }).seq;
+    }
+    return {
+      job_id: rec.jobId,
+      status: rec.status,
+      ...rec.result,
+      stdout: Buffer.concat(out.stdout).toString('utf8'),
+      stderr: Buffer.concat(out.stderr).toString('utf8'),
+    };
+  }
+
+  /** Cancel a pending or running job. Returns the status after the request. */
+  cancel(jobId: string, by: { controllerId: string; remoteAddr: string | null }): JobStatus {
+    const rec = this.d.store.get(jobId);
+    if (rec === null) throw new AgentError('JOB_NOT_FOUND', 'job not found');
+    if (isTerminal(rec.status)) throw new AgentError('JOB_FINISHED', `job already ${rec.status}`);
+    const audit = { type: 'job.cancelled' as const, jobId, controllerId: by.controllerId, remoteAddr: by.remoteAddr, details: { previous_status: rec.status } };
+    const run = this.runs.get(jobId);
+    if (run === undefined) {
+      const i = this.queue.indexOf(jobId);
+      if (i >= 0) this.queue.splice(i, 1);
+      this.d.metrics.jobsQueued.set(this.queue.length);
+      this.d.audit.append(audit);
+      this.finishWithoutRun(rec, 'cancelled', 'cancelled by controller before it started');
+      return 'cancelled';
+    }
+    if (!run.cancelled) {
+      run.cancelled = true;
+      this.d.audit.append(audit);
+      if (run.handle !== null) void run.handle.stop(STOP_GRACE_SECONDS);
+    }
+    return 'running';
+  }
+
+  /** Start queued jobs while slots are free and the engine answers. */
+  pump(): void {
+    if (this.stopping || !this.d.docker.up) return;
+    while (this.runs.size < this.d.config().max_concurrent_jobs && this.queue.length > 0) {
+      const jobId = this.queue.shift() as string;
+      const rec = this.d.store.get(jobId);
+      if (rec === null || rec.status !== 'pending') continue;
+      this.launch(rec, null);
+    }
+    this.d.metrics.jobsQueued.set(this.queue.length);
+  }
+
+  /** Queue the jobs left pending by a previous run of the agent, in order. */
+  enqueuePending(): void {
+    for (const rec of this.d.store.listByStatus('pending')) {
+      if (!this.queue.includes(rec.jobId) && !this.runs.has(rec.jobId)) this.queue.push(rec.jobId);
+    }
+    this.pump();
+  }
+
+  /** Follow a container that survived an agent restart (reconciler). */
+  adopt(rec: JobRecord, containerId: string): void {
+    if (this.runs.has(rec.jobId)) return;
+    this.launch(rec, containerId);
+  }
+
+  /** End a job recorded as running whose container is gone. */
+  failVanished(rec: JobRecord, why: string): void {
+    if (this.runs.has(rec.jobId)) return;
+    this.finishWithoutRun(rec, 'failed', why);
+  }
+
+  /** Ids of jobs holding a container now (the reconciler must not touch these). */
+  activeJobIds(): ReadonlySet<string> {
+    return new Set(this.runs.keys());
+  }
+
+  /** Stop accepting new jobs (SHUTTING_DOWN at the door). */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
+  /** Graceful then forced stop: wait up to `graceSeconds` for runs, then stop them (failed, "agent shutdown"). */
+  async shutdown(graceSeconds: number): Promise<void> {
+    this.accepting = false;
+    this.stopping = true;
+    const all = (): Promise<void[]> => Promise.all([...this.runs.values()].map((r) => r.done));
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'timeout'>((res) => {
+      timer = setTimeout(() => res('timeout'), graceSeconds * 1000);
+    });
+    const first = await Promise.race([all().then(() => 'done' as const), graceOver]);
+    clearTimeout(timer);
+    if (first === 'timeout') {
+      for (const r of this.runs.values()) {
+        r.shutdown = true;
+        if (r.handle !== null) void r.handle.stop(STOP_GRACE_SECONDS);
+      }
+      await all();
+    }
+  }
+
+  /** Stop following runs without ending them (fast close; containers are re-adopted on the next start). */
+  abandon(): void {
+    this.accepting = false;
+    this.stopping = true;
+    for (const r of this.runs.values()) if (r.timer !== null) clearTimeout(r.timer);
+  }
+
+  private launch(rec: JobRecord, adoptContainer: string | null): void {
+    const cfg = this.d.config();
+    const totals = adoptContainer === null ? { stdout: 0, stderr: 0, lastSeq: 0 } : this.d.store.outputTotals(rec.jobId);
+    const run: Run = {
+      jobId: rec.jobId,
+      spec: rec.spec,
+      output: new JobOutput(rec.jobId, this.d, cfg.max_output_bytes, totals satisfies OutputStart),
+      handle: null,
+      startMs: adoptContainer === null ? null : (rec.result?.start_time ? Date.parse(rec.result.start_time) : rec.updatedAt),
+      timer: null,
+      timedOut: false,
+      cancelled: false,
+      shutdown: false,
+      done: Promise.resolve(),
+    };
+    this.runs.set(rec.jobId, run);
+    this.d.metrics.jobsRunning.set(this.runs.size);
+    if (adoptContainer === null) this.transition(rec.jobId, rec.status, 'running');
+    run.done = this.execute(run, rec, adoptContainer).catch((e: unknown) => {
+      this.d.logger.error({ err: e, job_id: rec.jobId }, 'job run failed unexpectedly');
+    });
+  }
+
+  private async execute(run: Run, rec: JobRecord, adoptContainer: string | null): Promise<void> {
+    let handle: SandboxHandle;
+    try {
+      if (adoptContainer === null) {
+        const t0 = performance.now();
+        handle = await this.d.sandbox.start(this.sandboxSpec(rec), run.output);
+        this.d.metrics.sandboxStart.observe((performance.now() - t0) / 1000);
+        run.startMs = this.d.clock.nowMs();
+        this.d.store.setSandbox(rec.jobId, handle.containerId, run.startMs);
+        this.d.audit.append({
+          type: 'job.started',
+          jobId: rec.jobId,
+          controllerId: rec.controllerId,
+          details: { container_id: handle.containerId, image: rec.spec.image, cpu_limit: rec.spec.cpuLimit, memory_limit: rec.spec.memoryLimit, pids_limit: rec.spec.pidsLimit, timeout_seconds: rec.spec.timeoutSeconds },
+        });
+      } else {
+        const t = this.d.store.outputTotals(rec.jobId);
+        handle = await this.d.sandbox.reattach(adoptContainer, run.output, { stdout: t.stdout, stderr: t.stderr });
+        this.d.logger.info({ job_id: rec.jobId, container_id: adoptContainer }, 're-attached to a running job after restart');
+      }
+    } catch (e) {
+      const err = e instanceof SandboxError ? e : new SandboxError('SANDBOX_ERROR', 'sandbox could not be started', { cause: e });
+      if (err.code === 'DOCKER_UNAVAILABLE') this.d.docker.markDown();
+      this.d.logger.warn({ job_id: rec.jobId, code: err.code, err: e }, 'sandbox start failed');
+      const status = err.code === 'IMAGE_MISSING' ? 'rejected' : 'failed';
+      this.complete(run, rec, { status, exitCode: null, error: err.message, timedOut: false, oomKilled: false }, null);
+      return;
+    }
+    run.handle = handle;
+    if (run.cancelled || this.stopping) void handle.stop(STOP_GRACE_SECONDS);
+    const elapsed = this.d.clock.nowMs() - (run.startMs ?? this.d.clock.nowMs());
+    run.timer = setTimeout(() => {
+      run.timedOut = true;
+      void handle.stop(STOP_GRACE_SECONDS);
+    }, Math.max(0, rec.spec.timeoutSeconds * 1000 - elapsed));
+    const exit = await handle.wait();
+    clearTimeout(run.timer);
+    const outcome = decideOutcome({
+      exit,
+      timedOut: run.timedOut,
+      cancelled: run.cancelled,
+      shutdown: run.shutdown,
+      timeoutSeconds: rec.spec.timeoutSeconds,
+      memoryLimit: rec.spec.memoryLimit,
+    });
+    this.complete(run, rec, outcome, handle.containerId);
+    // The result is stored; only now may the container go (SPEC §5).
+    await handle.destroy().catch((e: unknown) => this.d.logger.warn({ err: e, job_id: rec.jobId }, 'container removal failed; the reconciler will retry'));
+  }
+
+  private complete(run: Run, rec: JobRecord, o: Outcome, sandboxId: string | null): void {
+    const summary = run.output.finish();
+    const end = this.d.clock.nowMs();
+    const result: StoredResult = {
+      sandbox_id: sandboxId,
+      exit_code: o.exitCode,
+      start_time: run.startMs === null ? null : rfc3339(run.startMs),
+      end_time: rfc3339(end),
+      duration_ms: run.startMs === null ? 0 : end - run.startMs,
+      error: o.error,
+      output_truncated: summary.truncated,
+      timed_out: o.timedOut,
+      oom_killed: o.oomKilled,
+    };
+    this.store(rec, 'running', o.status, result, { stdout_bytes: summary.stdoutBytes, stderr_bytes: summary.stderrBytes, output_sha256: summary.sha256 });
+    this.runs.delete(rec.jobId);
+    this.d.metrics.jobsRunning.set(this.runs.size);
+    this.d.metrics.finished(o.status, run.startMs === null ? null : result.duration_ms / 1000);
+    this.d.hub.end(rec.jobId, { lastSeq: summary.lastSeq, status: o.status, exitCode: o.exitCode });
+    this.pump();
+  }
+
+  private finishWithoutRun(rec: JobRecord, status: 'cancelled' | 'failed', error: string): void {
+    const totals = this.d.store.outputTotals(rec.jobId);
+    const end = this.d.clock.nowMs();
+    const result: StoredResult = {
+      sandbox_id: rec.sandboxId,
+      exit_code: null,
+      start_time: null,
+      end_time: rfc3339(end),
+      duration_ms: 0,
+      error,
+      output_truncated: false,
+      timed_out: false,
+      oom_killed: false,
+    };
+    this.store(rec, rec.status, status, result, { stdout_bytes: totals.stdout, stderr_bytes: totals.stderr });
+    this.d.metrics.finished(status, null);
+    this.d.hub.end(rec.jobId, { lastSeq: totals.lastSeq, status, exitCode: null });
+  }
+
+  private store(rec: JobRecord, from: JobStatus, to: JobStatus, result: StoredResult, extra: Record<string, unknown>): void {
+    if (!canTransition(from, to)) throw new Error(`illegal job transition ${from} → ${to} for ${rec.jobId}`);
+    this.d.store.transaction(() => {
+      this.d.store.finish(rec.jobId, to, result, this.d.clock.nowMs());
+      this.d.audit.append({
+        type: 'job.finished',
+        jobId: rec.jobId,
+        controllerId: rec.controllerId,
+        details: { status: to, exit_code: result.exit_code, duration_ms: result.duration_ms, error: result.error, timed_out: result.timed_out, oom_killed: result.oom_killed, output_truncated: result.output_truncated, ...extra },
+      });
+    });
+  }
+
+  private transition(jobId: string, from: JobStatus, to: JobStatus): void {
+    if (!canTransition(from, to)) throw new Error(`illegal job transition ${from} → ${to} for ${jobId}`);
+    this.d.store.setStatus(jobId, to, this.d.clock.nowMs());
+  }
+
+  private sandboxSpec(rec: JobRecord): SandboxSpec {
+    const cfg = this.d.config();
+    return {
+      jobId: rec.jobId,
+      agentId: this.d.agentId,
+      image: rec.spec.image,
+      command: rec.spec.command,
+      env: rec.spec.env,
+      cpuLimit: rec.spec.cpuLimit,
+      memoryLimit: rec.spec.memoryLimit,
+      pidsLimit: rec.spec.pidsLimit,
+      tmpfsSizeBytes: cfg.tmpfs_size_bytes,
+      sandboxUser: cfg.sandbox_user,
+    };
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * Pure decision of a job's terminal status and result from how its container ended and
+ * what the manager asked of it (timeout, cancel, shutdown). Order matters: an explicit
+ * request (timeout, cancel, shutdown) explains a kill better than the exit code does.
+ */
+import type { ExitResult } from '../sandbox/sandbox.js';
+import type { TerminalStatus } from './job.js';
+
+/** Exit code reported for a timed-out job (like coreutils `timeout`). */
+export const TIMEOUT_EXIT_CODE = 124;
+
+/** What the manager knows about a run when its container has ended. */
+export interface RunFacts {
+  readonly exit: ExitResult;
+  readonly timedOut: boolean;
+  readonly cancelled: boolean;
+  readonly shutdown: boolean;
+  readonly timeoutSeconds: number;
+  readonly memoryLimit: number;
+}
+
+/** Status and the result fields that depend on it. */
+export interface Outcome {
+  readonly status: TerminalStatus;
+  readonly exitCode: number | null;
+  readonly error: string | null;
+  readonly timedOut: boolean;
+  readonly oomKilled: boolean;
+}
+
+/** Decide the terminal status of a run. */
+export function decideOutcome(f: RunFacts): Outcome {
+  const exitCode = f.exit.exitCode >= 0 ? f.exit.exitCode : null;
+  const base = { exitCode, timedOut: false, oomKilled: f.exit.oomKilled };
+  if (f.timedOut) {
+    return { ...base, status: 'failed', exitCode: TIMEOUT_EXIT_CODE, timedOut: true, error: `timed out after ${f.timeoutSeconds}s` };
+  }
+  if (f.cancelled) return { ...base, status: 'cancelled', error: 'cancelled by controller' };
+  if (f.shutdown) return { ...base, status: 'failed', error: 'agent shutdown: job stopped after the grace period' };
+  if (f.exit.error !== null) return { ...base, status: 'failed', error: f.exit.error };
+  if (f.exit.oomKilled) {
+    return { ...base, status: 'failed', error: `out of memory: killed at the ${f.memoryLimit}-byte limit` };
+  }
+  return { ...base, status: 'completed', error: null };
+}

@@ -1,0 +1,121 @@
+/**
+ * One running job's output path: raw demultiplexed chunks → shared byte cap → per-stream
+ * UTF-8 framing (a character is never split across frames) → batches of about 16 KiB →
+ * a stored frame (SQLite) → live followers. Storing before publishing means a follower
+ * that reconnects always finds in the database every frame it may have missed.
+ */
+import crypto from 'node:crypto';
+import { OutputCap } from '../sandbox/output-cap.js';
+import type { OutputSink, StreamName } from '../sandbox/sandbox.js';
+import { Utf8Framer } from '../sandbox/utf8-framer.js';
+import type { Clock } from './clock.js';
+import type { JobStore } from './job-store.js';
+import type { AgentMetrics } from './metrics.js';
+import type { OutputHub } from './output-hub.js';
+
+/** Frames are flushed when a batch reaches this size; slower output is flushed at once. */
+export const FRAME_BATCH_BYTES = 16 * 1024;
+
+/** Totals of a finished output, for the result and the audit event. */
+export interface OutputSummary {
+  readonly stdoutBytes: number;
+  readonly stderrBytes: number;
+  readonly sha256: string;
+  readonly truncated: boolean;
+  readonly lastSeq: number;
+}
+
+/** Where the output of a job resumes (after an agent restart). */
+export interface OutputStart {
+  readonly stdout: number;
+  readonly stderr: number;
+  readonly lastSeq: number;
+}
+
+/** The OutputSink of one job. */
+export class JobOutput implements OutputSink {
+  private readonly cap: OutputCap;
+  private readonly framers: Record<StreamName, Utf8Framer> = { stdout: new Utf8Framer(), stderr: new Utf8Framer() };
+  private readonly hash = crypto.createHash('sha256');
+  private readonly stored: Record<StreamName, number>;
+  private lastSeq: number;
+  private pending: { stream: StreamName; chunks: Buffer[]; size: number } | null = null;
+  private scheduled = false;
+  private closed = false;
+
+  constructor(
+    private readonly jobId: string,
+    private readonly deps: { store: JobStore; hub: OutputHub; metrics: AgentMetrics; clock: Clock },
+    maxBytes: number,
+    start: OutputStart = { stdout: 0, stderr: 0, lastSeq: 0 },
+  ) {
+    this.cap = new OutputCap(maxBytes, { stdout: start.stdout, stderr: start.stderr });
+    this.stored = { stdout: start.stdout, stderr: start.stderr };
+    this.lastSeq = start.lastSeq;
+    if (start.lastSeq > 0) this.rehash();
+  }
+
+  /** Receive a chunk from the sandbox. */
+  write(stream: StreamName, data: Buffer): void {
+    if (this.closed || data.length === 0) return;
+    this.deps.metrics.output(stream, data.length);
+    const kept = this.cap.take(stream, data);
+    if (kept.length === 0) return;
+    this.enqueue(stream, this.framers[stream].push(kept));
+  }
+
+  /** Flush everything (including incomplete UTF-8 tails) and return the totals. Idempotent. */
+  finish(): OutputSummary {
+    if (!this.closed) {
+      this.closed = true;
+      for (const s of ['stdout', 'stderr'] as const) this.enqueue(s, this.framers[s].flush());
+      this.flush();
+    }
+    return {
+      stdoutBytes: this.stored.stdout,
+      stderrBytes: this.stored.stderr,
+      sha256: this.hash.copy().digest('hex'),
+      truncated: this.cap.truncated,
+      lastSeq: this.lastSeq,
+    };
+  }
+
+  private enqueue(stream: StreamName, data: Buffer): void {
+    if (data.length === 0) return;
+    if (this.pending !== null && this.pending.stream !== stream) this.flush();
+    if (this.pending === null) this.pending = { stream, chunks: [], size: 0 };
+    this.pending.chunks.push(data);
+    this.pending.size += data.length;
+    if (this.pending.size >= FRAME_BATCH_BYTES) this.flush();
+    else if (!this.scheduled && !this.closed) {
+      // Coalesce whatever arrives in the same I/O turn; slow output still goes out at once.
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.flush();
+      });
+    }
+  }
+
+  private flush(): void {
+    const p = this.pending;
+    if (p === null) return;
+    this.pending = null;
+    const data = p.chunks.length === 1 ? (p.chunks[0] as Buffer) : Buffer.concat(p.chunks, p.size);
+    const frame = { seq: ++this.lastSeq, ts: this.deps.clock.nowMs(), stream: p.stream, data };
+    this.deps.store.appendFrame(this.jobId, frame);
+    this.stored[p.stream] += data.length;
+    this.hash.update(data);
+    this.deps.hub.publish(this.jobId, frame);
+  }
+
+  private rehash(): void {
+    let after = 0;
+    for (;;) {
+      const frames = this.deps.store.framesAfter(this.jobId, after, 256);
+      if (frames.length === 0) break;
+      for (const f of frames) this.hash.update(f.data);
+      after = (frames[frames.length - 1] as { seq: number }).seq;
+    }
+  }
+}

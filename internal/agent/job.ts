@@ -1,0 +1,100 @@
+/**
+ * The job model: states, the transition table (the only legal state changes), the
+ * execution spec derived from a verified payload, and the result shape of SPEC §4.
+ */
+
+/** Job states (SPEC §4). */
+export type JobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'rejected';
+
+/** Terminal states: a job in one never changes again. */
+export type TerminalStatus = Exclude<JobStatus, 'pending' | 'running'>;
+
+/** Legal transitions; anything else is a bug and throws. */
+const TRANSITIONS: Readonly<Record<JobStatus, readonly JobStatus[]>> = {
+  pending: ['running', 'cancelled', 'rejected', 'failed'],
+  running: ['completed', 'failed', 'cancelled'],
+  completed: [],
+  failed: [],
+  cancelled: [],
+  rejected: [],
+};
+
+/** True when `from → to` is allowed by the transition table. */
+export function canTransition(from: JobStatus, to: JobStatus): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+/** True for completed, failed, cancelled and rejected. */
+export function isTerminal(s: JobStatus): s is TerminalStatus {
+  switch (s) {
+    case 'pending':
+    case 'running':
+      return false;
+    case 'completed':
+    case 'failed':
+    case 'cancelled':
+    case 'rejected':
+      return true;
+  }
+}
+
+/** Narrow a stored string into a JobStatus. */
+export function parseStatus(s: string): JobStatus {
+  switch (s) {
+    case 'pending':
+    case 'running':
+    case 'completed':
+    case 'failed':
+    case 'cancelled':
+    case 'rejected':
+      return s;
+    default:
+      throw new Error(`unknown job status ${JSON.stringify(s)} in database`);
+  }
+}
+
+/** What to run and with which limits; fixed at acceptance (config ceilings already applied). */
+export interface JobSpec {
+  readonly command: string;
+  readonly image: string;
+  readonly cpuLimit: number;
+  readonly memoryLimit: number;
+  readonly timeoutSeconds: number;
+  readonly pidsLimit: number;
+  readonly env: Readonly<Record<string, string>>;
+  readonly requiredScopes: readonly string[];
+}
+
+/** The stored outcome of a finished job, without output (output lives in job_output). */
+export interface StoredResult {
+  readonly sandbox_id: string | null;
+  readonly exit_code: number | null;
+  readonly start_time: string | null;
+  readonly end_time: string;
+  readonly duration_ms: number;
+  readonly error: string | null;
+  readonly output_truncated: boolean;
+  readonly timed_out: boolean;
+  readonly oom_killed: boolean;
+}
+
+/** The wire result (SPEC §4). */
+export interface JobResult extends StoredResult {
+  readonly job_id: string;
+  readonly status: JobStatus;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** The persistent record of a job. */
+export interface JobRecord {
+  readonly jobId: string;
+  readonly controllerId: string;
+  readonly status: JobStatus;
+  readonly spec: JobSpec;
+  readonly queueSeq: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly sandboxId: string | null;
+  readonly result: StoredResult | null;
+}

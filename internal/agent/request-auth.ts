@@ -1,0 +1,99 @@
+/**
+ * Authentication of reads and cancels (SPEC §3 "Signed requests"): an HMAC over
+ * `METHOD\nPATH_WITH_QUERY\nTIMESTAMP\nhex(sha256(body))` in X-QuickCMD-* headers, or a
+ * verified client certificate under mTLS. The result is the set of controller ids the
+ * caller proved; only the controller that submitted a job may read or cancel it.
+ */
+import type { AuditLog } from '../audit/audit-log.js';
+import { nowSeconds, type Clock } from './clock.js';
+import type { AgentConfig } from './config.js';
+import { RejectionError } from './errors.js';
+import { accessFor } from './keyring.js';
+import type { Logger } from './logger.js';
+import { verifyRequestSignature } from './signing.js';
+
+/** Header names of a signed request. */
+export const HEADER_CONTROLLER = 'x-quickcmd-controller';
+/** Unix seconds of the request. */
+export const HEADER_TIMESTAMP = 'x-quickcmd-timestamp';
+/** Lowercase hex HMAC-SHA256. */
+export const HEADER_SIGNATURE = 'x-quickcmd-signature';
+
+/** Who is asking: `open` when read auth is off, else the proven controller ids. */
+export type Principal = { readonly open: true } | { readonly open: false; readonly ids: ReadonlySet<string> };
+
+/** The parts of a request the check needs. */
+export interface SignedRequestInput {
+  readonly method: string;
+  readonly pathWithQuery: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: Buffer;
+  readonly tlsIdentities: ReadonlySet<string> | null;
+  readonly remoteAddr: string | null;
+  readonly requestId: string;
+}
+
+function header(h: SignedRequestInput['headers'], name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? undefined : v;
+}
+
+/** True when `p` may see or cancel a job of `controllerId`. */
+export function mayAccess(p: Principal, controllerId: string): boolean {
+  return p.open || p.ids.has(controllerId);
+}
+
+/** Verifies signed requests; failures are audited as request.unauthenticated. */
+export class RequestAuth {
+  constructor(private readonly d: { config: () => AgentConfig; clock: Clock; audit: AuditLog; logger: Logger }) {}
+
+  /** The caller's principal, or throws UNAUTHENTICATED (401). */
+  authenticate(req: SignedRequestInput): Principal {
+    try {
+      return this.check(req);
+    } catch (e) {
+      if (e instanceof RejectionError) {
+        try {
+          this.d.audit.append({
+            type: 'request.unauthenticated',
+            controllerId: header(req.headers, HEADER_CONTROLLER) ?? null,
+            remoteAddr: req.remoteAddr,
+            details: { method: req.method, path: req.pathWithQuery.slice(0, 512), reason: e.reason, request_id: req.requestId },
+          });
+        } catch (auditErr) {
+          this.d.logger.error({ err: auditErr }, 'could not audit an unauthenticated request');
+        }
+      }
+      throw e;
+    }
+  }
+
+  private check(req: SignedRequestInput): Principal {
+    const cfg = this.d.config();
+    const controller = header(req.headers, HEADER_CONTROLLER);
+    if (controller === undefined) {
+      if (req.tlsIdentities !== null) return { open: false, ids: req.tlsIdentities };
+      if (!cfg.require_read_auth) return { open: true };
+      throw fail('missing X-QuickCMD-Controller header');
+    }
+    const ts = header(req.headers, HEADER_TIMESTAMP);
+    const sig = header(req.headers, HEADER_SIGNATURE);
+    if (ts === undefined || !/^\d{1,15}$/.test(ts)) throw fail('missing or malformed X-QuickCMD-Timestamp');
+    if (sig === undefined || !/^[0-9a-f]{64}$/.test(sig)) throw fail('missing or malformed X-QuickCMD-Signature');
+    const skew = Math.abs(nowSeconds(this.d.clock) - Number(ts));
+    if (skew > cfg.max_clock_skew_seconds) throw fail(`timestamp is ${skew}s away from the agent's clock`);
+    const access = accessFor(cfg, controller);
+    if (!verifyRequestSignature(access.secrets, req.method, req.pathWithQuery, Number(ts), req.body, sig)) {
+      throw fail(`request signature does not match any ${access.source} secret of ${JSON.stringify(controller)}`);
+    }
+    if (!access.allowed) throw fail(`controller ${JSON.stringify(controller)} is not allowed`);
+    if (req.tlsIdentities !== null && !req.tlsIdentities.has(controller)) {
+      throw fail(`client certificate does not name controller ${JSON.stringify(controller)}`);
+    }
+    return { open: false, ids: new Set([controller]) };
+  }
+}
+
+function fail(reason: string): RejectionError {
+  return new RejectionError('UNAUTHENTICATED', 'request authentication failed', reason);
+}

@@ -1,0 +1,124 @@
+/**
+ * HTTP routes (SPEC §3): submit, status, cancel, health, metrics. Handlers are thin: the
+ * intake, request auth and job manager do the work; errors are thrown as AgentError and
+ * rendered by the error middleware.
+ */
+import crypto from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { AuditLog } from '../audit/audit-log.js';
+import { nowSeconds, type Clock } from './clock.js';
+import type { AgentConfig } from './config.js';
+import type { DockerHealth } from './docker-health.js';
+import { AgentError } from './errors.js';
+import { checkDeclaredLength, checkJsonContentType, readBody } from './http-body.js';
+import type { Intake, RequestOrigin } from './intake.js';
+import type { JobManager } from './job-manager.js';
+import type { AgentMetrics } from './metrics.js';
+import { mayAccess, type RequestAuth } from './request-auth.js';
+import { peerIdentities } from './tls-identity.js';
+
+/** What the routes need. */
+export interface RouteDeps {
+  readonly config: () => AgentConfig;
+  readonly clock: Clock;
+  readonly intake: Intake;
+  readonly auth: RequestAuth;
+  readonly manager: JobManager;
+  readonly docker: DockerHealth;
+  readonly audit: AuditLog;
+  readonly metrics: AgentMetrics;
+}
+
+/** The origin of a Koa request. */
+export function originOf(ctx: Context, mtls: boolean): RequestOrigin {
+  return {
+    remoteAddr: ctx.req.socket.remoteAddress ?? null,
+    tlsIdentities: mtls ? peerIdentities(ctx.req.socket as TLSSocket) : null,
+    requestId: String(ctx.state['requestId']),
+  };
+}
+
+/** Build the router. */
+export function buildRouter(d: RouteDeps): Router {
+  const router = new Router();
+  const mtls = (): boolean => d.config().tls_client_ca_file !== undefined;
+
+  router.post('/api/v1/jobs', async (ctx) => {
+    const origin = originOf(ctx, mtls());
+    let body: Buffer;
+    try {
+      if (!d.manager.isAccepting) throw new AgentError('SHUTTING_DOWN', 'agent is shutting down', { expose: true });
+      const max = d.config().max_request_bytes;
+      checkDeclaredLength(ctx.req, max);
+      checkJsonContentType(ctx.req);
+      body = await readBody(ctx.req, max);
+    } catch (e) {
+      d.intake.rejectedEarly(e, origin);
+      if (e instanceof AgentError && e.code === 'REQUEST_TOO_LARGE') ctx.set('Connection', 'close');
+      throw e;
+    }
+    ctx.status = 202;
+    ctx.body = d.intake.submit(body, origin);
+  });
+
+  const authorize = async (ctx: Context, withBody: boolean) => {
+    const origin = originOf(ctx, mtls());
+    const body = withBody ? await readBody(ctx.req, d.config().max_request_bytes) : Buffer.alloc(0);
+    const principal = d.auth.authenticate({
+      method: ctx.method,
+      pathWithQuery: ctx.originalUrl,
+      headers: ctx.headers,
+      body,
+      tlsIdentities: origin.tlsIdentities,
+      remoteAddr: origin.remoteAddr,
+      requestId: origin.requestId,
+    });
+    const id = String(ctx.params['id']);
+    const rec = d.manager.get(id);
+    // Another controller's job is reported as absent: existence is not leaked.
+    if (rec === null || !mayAccess(principal, rec.controllerId)) throw new AgentError('JOB_NOT_FOUND', 'job not found');
+    return { rec, origin, principal };
+  };
+
+  router.get('/api/v1/jobs/:id', async (ctx) => {
+    const { rec } = await authorize(ctx, false);
+    ctx.body = { job_id: rec.jobId, status: rec.status, result: d.manager.result(rec) };
+  });
+
+  router.post('/api/v1/jobs/:id/cancel', async (ctx) => {
+    const { rec, origin } = await authorize(ctx, true);
+    const status = d.manager.cancel(rec.jobId, { controllerId: rec.controllerId, remoteAddr: origin.remoteAddr });
+    ctx.status = 202;
+    ctx.body = { job_id: rec.jobId, status, cancel_requested: true };
+  });
+
+  router.get('/health', async (ctx) => {
+    const docker = await Promise.race([d.docker.check(), new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref())]);
+    const audit = d.audit.healthy() || d.audit.probe();
+    const ok = docker && audit;
+    ctx.status = ok ? 200 : 503;
+    ctx.body = {
+      status: ok ? 'healthy' : 'unhealthy',
+      timestamp: nowSeconds(d.clock),
+      checks: { docker: docker ? 'ok' : 'unavailable', audit: audit ? 'ok' : 'unavailable' },
+    };
+  });
+
+  router.get('/metrics', async (ctx) => {
+    const token = d.config().metrics_bearer_token;
+    if (token !== undefined) {
+      const got = Buffer.from(ctx.get('authorization'));
+      const want = Buffer.from(`Bearer ${token}`);
+      if (got.length !== want.length || !crypto.timingSafeEqual(got, want)) {
+        ctx.set('WWW-Authenticate', 'Bearer');
+        throw new AgentError('UNAUTHENTICATED', 'metrics need a bearer token');
+      }
+    }
+    ctx.type = d.metrics.registry.contentType;
+    ctx.body = await d.metrics.registry.metrics();
+  });
+
+  return router;
+}

@@ -1,0 +1,118 @@
+/**
+ * A small HTTPS client for tests: signs jobs and requests exactly as a Go controller
+ * does (through the project's signing module) and talks to an agent with its test CA.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import https from 'node:https';
+import type { JobPayload } from '../../internal/agent/payload.js';
+import { encodeJobBody, signRequest } from '../../internal/agent/signing.js';
+
+/** How to reach and authenticate to an agent. */
+export interface ClientTarget {
+  readonly url: string;
+  readonly caFile: string;
+  readonly secret: string;
+  readonly controllerId: string;
+  readonly clientCert?: { cert: string; key: string };
+}
+
+/** A plain response. */
+export interface Reply {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly text: string;
+  json(): Record<string, unknown>;
+}
+
+/** Send one HTTPS request. */
+export function request(t: Pick<ClientTarget, 'url' | 'caFile' | 'clientCert'>, method: string, pathWithQuery: string, body?: Buffer | string, headers: Record<string, string> = {}): Promise<Reply> {
+  const u = new URL(pathWithQuery, t.url);
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      {
+        method,
+        hostname: u.hostname,
+        port: u.port,
+        path: pathWithQuery,
+        ca: fs.readFileSync(t.caFile),
+        cert: t.clientCert ? fs.readFileSync(t.clientCert.cert) : undefined,
+        key: t.clientCert ? fs.readFileSync(t.clientCert.key) : undefined,
+        headers: { ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}), ...headers },
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) as Record<string, unknown> });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+/** A payload with sensible defaults (fresh id, now, 5 min ttl). */
+export function payload(t: Pick<ClientTarget, 'controllerId'>, p: Partial<JobPayload> = {}): JobPayload {
+  const now = Math.floor(Date.now() / 1000);
+  return {
+    jobId: `job-${crypto.randomUUID()}`,
+    prompt: '',
+    command: 'echo hello',
+    candidateMetadata: null,
+    pluginMetadata: null,
+    requiredScopes: null,
+    snapshotMetadata: '',
+    ttl: now + 300,
+    timestamp: now,
+    controllerId: t.controllerId,
+    ...p,
+  };
+}
+
+/** Submit a signed job; returns the reply and the payload. */
+export async function submit(t: ClientTarget, p: Partial<JobPayload> = {}, secret = t.secret): Promise<{ reply: Reply; payload: JobPayload }> {
+  const pl = payload(t, p);
+  const body = encodeJobBody(pl, Buffer.from(secret, 'utf8'));
+  const reply = await request(t, 'POST', '/api/v1/jobs', body, { 'content-type': 'application/json' });
+  return { reply, payload: pl };
+}
+
+/** Headers of a signed request. */
+export function signedHeaders(t: Pick<ClientTarget, 'secret' | 'controllerId'>, method: string, pathWithQuery: string, body: Buffer = Buffer.alloc(0)): Record<string, string> {
+  const ts = Math.floor(Date.now() / 1000);
+  return {
+    'x-quickcmd-controller': t.controllerId,
+    'x-quickcmd-timestamp': String(ts),
+    'x-quickcmd-signature': signRequest(Buffer.from(t.secret, 'utf8'), method, pathWithQuery, ts, body),
+  };
+}
+
+/** Signed GET of a job's status. */
+export function status(t: ClientTarget, jobId: string): Promise<Reply> {
+  const p = `/api/v1/jobs/${encodeURIComponent(jobId)}`;
+  return request(t, 'GET', p, undefined, signedHeaders(t, 'GET', p));
+}
+
+/** Signed cancel. */
+export function cancel(t: ClientTarget, jobId: string): Promise<Reply> {
+  const p = `/api/v1/jobs/${encodeURIComponent(jobId)}/cancel`;
+  return request(t, 'POST', p, '', signedHeaders(t, 'POST', p));
+}
+
+/** Poll status until the job reaches a terminal state (bounded). */
+export async function waitForEnd(t: ClientTarget, jobId: string, timeoutMs = 60_000): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await status(t, jobId);
+    const body = r.json();
+    if (r.status === 200 && body['result'] !== null) return body;
+    if (Date.now() > deadline) throw new Error(`job ${jobId} did not end: ${r.text}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
