@@ -68,3 +68,15 @@ export async function hasCommand(cmd: string): Promise<boolean> {
   const r = await run('sh', ['-c', 'command -v "$1" >/dev/null 2>&1', 'sh', cmd]);
   return r.code === 0;
 }
+
+/**
+ * Make sure `cmd` is on PATH, installing Debian package `pkg` with apt-get when it is not.
+ * Rejects when that fails: tests that need the command fail rather than skip.
+ */
+export async function ensureCommand(cmd: string, pkg: string): Promise<void> {
+  if (await hasCommand(cmd)) return;
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  await runOk('apt-get', ['update', '-qq'], { env, timeoutMs: 300_000 });
+  await runOk('apt-get', ['install', '-y', '-qq', pkg], { env, timeoutMs: 300_000 });
+  if (!(await hasCommand(cmd))) throw new Error(`${cmd} is still missing after installing ${pkg}`);
+}

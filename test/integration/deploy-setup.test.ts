@@ -120,6 +120,7 @@ describe('setup-agent.sh --root', { timeout: 600_000 }, () => {
 
   test('a second run changes nothing an operator owns and keeps every mode', async () => {
     const before = new Map(kept.map((p) => [p, sha256(at(p))]));
+    const treeBefore = tree(root);
     second = await run('bash', [script, '--root', root, '--hostname', HOST], { timeoutMs: 300_000 });
     assert.equal(second.code, 0, `second run failed:\n${second.stdout}\n${second.stderr}`);
     for (const p of kept) assert.equal(sha256(at(p)), before.get(p), `${p} changed on the second run`);
@@ -128,7 +129,9 @@ describe('setup-agent.sh --root', { timeout: 600_000 }, () => {
     assert.match(second.stdout, /kept existing \/etc\/quickcmd\/hmac-secret/);
     assert.match(second.stdout, /kept existing \/etc\/quickcmd\/agent\.key/);
     assert.doesNotMatch(second.stdout, /generated|made a self-signed/);
-    // No leftovers from the staged program copy.
+    // Nothing added or removed, no mode changed (the program's own files aside), and no
+    // leftovers from the staged program copy.
+    assert.deepEqual(tree(root), treeBefore);
     assert.deepEqual(fs.readdirSync(at('/opt')), ['quickcmd']);
   });
 
@@ -185,6 +188,21 @@ test('setup-agent.sh refuses bad arguments before touching anything', async () =
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 });
+
+/** Every path under DIR with its mode, except inside the program directory /opt/quickcmd. */
+function tree(root: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string): void => {
+    for (const name of fs.readdirSync(dir).sort()) {
+      const full = path.join(dir, name);
+      const st = fs.lstatSync(full);
+      out.push(`${(st.mode & 0o7777).toString(8)} ${path.relative(root, full)}`);
+      if (st.isDirectory() && full !== path.join(root, 'opt/quickcmd')) walk(full);
+    }
+  };
+  walk(root);
+  return out;
+}
 
 /** Copy of DIR's config with host paths pointing into DIR; nothing else differs. */
 function rootedConfig(root: string, out: string): string {

@@ -9,19 +9,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hasCommand, run, runOk } from '../helpers/exec.js';
+import { ensureCommand, run } from '../helpers/exec.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const unitPath = path.join(repo, 'deployments/systemd/quickcmd-agent.service');
 const MAX_EXPOSURE = 2.0;
-
-async function ensureSystemdAnalyze(): Promise<void> {
-  if (await hasCommand('systemd-analyze')) return;
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  await runOk('apt-get', ['update', '-qq'], { env, timeoutMs: 300_000 });
-  await runOk('apt-get', ['install', '-y', '-qq', 'systemd'], { env, timeoutMs: 300_000 });
-  assert.ok(await hasCommand('systemd-analyze'), 'systemd-analyze still missing after installing the systemd package');
-}
 
 /** `[Service]` directives as name → values (a directive may repeat). */
 function serviceDirectives(text: string): Map<string, string[]> {
@@ -45,7 +37,7 @@ function serviceDirectives(text: string): Map<string, string[]> {
 }
 
 test('systemd-analyze security rates the unit 2.0 or lower', { timeout: 600_000 }, async () => {
-  await ensureSystemdAnalyze();
+  await ensureCommand('systemd-analyze', 'systemd');
   const r = await run('systemd-analyze', ['security', '--offline=true', '--no-pager', unitPath], {
     env: { ...process.env, SYSTEMD_COLORS: '0' },
   });
@@ -80,7 +72,7 @@ test('the unit keeps the service contract of SPEC §9', () => {
 });
 
 test('systemd-analyze verify finds no errors in the unit syntax', { timeout: 120_000 }, async () => {
-  await ensureSystemdAnalyze();
+  await ensureCommand('systemd-analyze', 'systemd');
   // verify also checks that ExecStart's binary exists, which it does not on a build host;
   // only unknown directives and bad values are this test's business.
   const r = await run('systemd-analyze', ['verify', '--man=no', unitPath], { env: { ...process.env, SYSTEMD_COLORS: '0' } });
