@@ -111,7 +111,7 @@ uninstall() {
     local f; f="$(p "$BIN_DIR/$w")"
     if [ -f "$f" ] && grep -qxF "$WRAPPER_MARK" "$f"; then rm -f "$f"; fi
   done
-  rm -rf "$(p "$APP_DIR")"
+  rm -rf "$(p "$APP_DIR")" "$(p "$APP_DIR").old"
   log "removed $APP_DIR, $BIN_DIR/quickcmd-agent, $BIN_DIR/quickcmd, $UNIT_PATH"
   if systemd_running; then systemctl daemon-reload; fi
   if [ "$PURGE" -eq 1 ]; then
@@ -138,6 +138,12 @@ fi
 # Preconditions: everything is checked before anything is written.
 NODE_BIN="$(command -v node || true)"
 [ -n "$NODE_BIN" ] || die "node (>= 20) is not on PATH"
+"$NODE_BIN" -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
+  || die "$NODE_BIN is Node $("$NODE_BIN" --version); the agent needs 20 or later"
+case "$NODE_BIN" in
+  /root/*|/home/*|/run/user/*)
+    log "warning: $NODE_BIN is in a home directory, which the unit hides (ProtectHome=yes); install Node system-wide" ;;
+esac
 command -v openssl >/dev/null 2>&1 || die "openssl is needed for the secret and the TLS certificate"
 for f in package.json package-lock.json dist/cmd/quickcmd-agent.js dist/cmd/quickcmd.js \
          node_modules examples/agent-config.yaml deployments/systemd/quickcmd-agent.service; do
@@ -237,7 +243,7 @@ else
 fi
 
 # The secret the shipped config names; an operator's config pointing elsewhere gets none.
-if grep -qE "^hmac_secret_file:[[:space:]]*[\"']?$SECRET[\"']?[[:space:]]*(#.*)?$" "$(p "$CONFIG")"; then
+if grep -qE "^hmac_secret_file:[[:space:]]*[\"']?${SECRET}[\"']?[[:space:]]*(#.*)?$" "$(p "$CONFIG")"; then
   if [ -e "$(p "$SECRET")" ]; then
     log "kept existing $SECRET"
   else
@@ -290,7 +296,12 @@ log "installed $UNIT_PATH"
 
 if systemd_running; then
   systemctl daemon-reload
-  log "systemd reloaded; start with: systemctl enable --now quickcmd-agent"
+  if systemctl is-active --quiet quickcmd-agent.service; then
+    # Not restarted here: that would stop running jobs at a moment the operator did not choose.
+    log "systemd reloaded; the running agent still uses the old program: systemctl restart quickcmd-agent"
+  else
+    log "systemd reloaded; start with: systemctl enable --now quickcmd-agent"
+  fi
 elif [ "$REAL_HOST" -eq 1 ]; then
   log "systemd is not running here: no daemon-reload; start the agent with $BIN_DIR/quickcmd-agent"
 else
