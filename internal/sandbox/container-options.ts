@@ -11,12 +11,16 @@ export { LABEL_AGENT, LABEL_JOB } from './labels.js';
 
 /** Log driver options: bound the disk a job's log may use on the host. */
 export interface LogOptions {
-  /** Upper bound on the bytes the log driver keeps for one container (split over two files). */
+  /** Bytes the log driver keeps for one container (two files); all output is kept up to this size. */
   readonly logMaxBytes: number;
 }
 
-/** Default log bound: replay after a restart needs every byte the caller may still keep. */
-export const DEFAULT_LOG_MAX_BYTES = 64 * 1024 * 1024;
+/**
+ * Default log bound. Replay after a restart needs every byte the caller may still keep, and
+ * the `local` driver spends ~30 bytes per line (16× for 1-character lines), so the bound
+ * should be about 32 × max_output_bytes: 128 MiB covers the default 4 MiB.
+ */
+export const DEFAULT_LOG_MAX_BYTES = 128 * 1024 * 1024;
 
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SANDBOX_USER = /^(\d{1,10}):(\d{1,10})$/;

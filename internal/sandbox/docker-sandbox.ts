@@ -21,7 +21,7 @@ export interface DockerSandboxDeps {
   /** Client for the engine (socket path, TLS…) built by the caller. */
   readonly docker: Dockerode;
   readonly logger?: SandboxLogger;
-  /** Bytes of log the engine keeps per container for replay after a restart (default 64 MiB). */
+  /** Bytes of log the engine keeps per container for replay after a restart; ~32 × max_output_bytes (default 128 MiB). */
   readonly logMaxBytes?: number;
 }
 

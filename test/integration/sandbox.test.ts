@@ -1,0 +1,276 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import Dockerode from 'dockerode';
+import { LABEL_AGENT, LABEL_JOB } from '../../internal/sandbox/container-options.js';
+import { DockerSandbox, SandboxError } from '../../internal/sandbox/docker-sandbox.js';
+import type { ExitResult, OutputSink, SandboxHandle, SandboxSpec, StreamName } from '../../internal/sandbox/sandbox.js';
+import { removeLabelled, requireDocker, TEST_IMAGE } from '../helpers/docker.js';
+
+const MiB = 1024 * 1024;
+const agentId = `test-sandbox-${randomUUID()}`;
+
+/** Sink that records output and lets a test wait for a condition on it. */
+class Collect implements OutputSink {
+  readonly chunks: Array<{ stream: StreamName; data: Buffer; at: number }> = [];
+  private waiters: Array<() => void> = [];
+  write(stream: StreamName, data: Buffer): void {
+    this.chunks.push({ stream, data: Buffer.from(data), at: Date.now() });
+    for (const w of this.waiters) w();
+  }
+  text(stream: StreamName): string {
+    return Buffer.concat(this.chunks.filter((c) => c.stream === stream).map((c) => c.data)).toString();
+  }
+  until(pred: (c: Collect) => boolean): Promise<void> {
+    if (pred(this)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (!pred(this)) return;
+        this.waiters = this.waiters.filter((w) => w !== check);
+        resolve();
+      };
+      this.waiters.push(check);
+    });
+  }
+}
+
+function spec(command: string, over: Partial<SandboxSpec> = {}): SandboxSpec {
+  return {
+    jobId: randomUUID(),
+    agentId,
+    image: TEST_IMAGE,
+    command,
+    env: {},
+    cpuLimit: 1,
+    memoryLimit: 64 * MiB,
+    pidsLimit: 64,
+    tmpfsSizeBytes: 16 * MiB,
+    sandboxUser: '65534:65534',
+    ...over,
+  };
+}
+
+describe('DockerSandbox against the real engine', () => {
+  let docker: Dockerode;
+  let sandbox: DockerSandbox;
+
+  before(async () => {
+    docker = await requireDocker();
+    sandbox = new DockerSandbox({ docker });
+  });
+
+  after(async () => {
+    await sandbox?.close();
+    if (docker !== undefined) await removeLabelled(docker, LABEL_AGENT, agentId);
+  });
+
+  async function run(command: string, over: Partial<SandboxSpec> = {}): Promise<{ result: ExitResult; out: Collect; ms: number }> {
+    const out = new Collect();
+    const t0 = Date.now();
+    const h = await sandbox.start(spec(command, over), out);
+    const result = await h.wait();
+    const ms = Date.now() - t0;
+    await h.destroy();
+    return { result, out, ms };
+  }
+
+  it('propagates the exit code', async () => {
+    const { result } = await run('exit 3');
+    assert.deepEqual(result, { exitCode: 3, signal: null, oomKilled: false, error: null });
+  });
+
+  it('keeps stdout and stderr apart, and passes env', async () => {
+    const { result, out } = await run('echo "out $A"; echo err >&2; echo out2', { env: { A: 'x y' } });
+    assert.equal(result.exitCode, 0);
+    assert.equal(out.text('stdout'), 'out x y\nout2\n');
+    assert.equal(out.text('stderr'), 'err\n');
+  });
+
+  it('runs as uid 65534 in /workspace with no capabilities', async () => {
+    const { out } = await run('id -u; id -g; pwd; grep CapEff /proc/self/status; grep NoNewPrivs /proc/self/status');
+    const lines = out.text('stdout').trim().split('\n');
+    assert.equal(lines[0], '65534');
+    assert.equal(lines[1], '65534');
+    assert.equal(lines[2], '/workspace');
+    assert.match(lines[3] ?? '', /^CapEff:\s+0{16}$/);
+    assert.match(lines[4] ?? '', /^NoNewPrivs:\s+1$/);
+  });
+
+  it('loses no byte of a short-lived container (attach is made before start)', async () => {
+    for (let i = 0; i < 5; i++) {
+      const { out } = await run(`echo hi${i}; echo e${i} >&2`);
+      assert.equal(out.text('stdout'), `hi${i}\n`);
+      assert.equal(out.text('stderr'), `e${i}\n`);
+    }
+  });
+
+  it('delivers large interleaved output byte for byte', async () => {
+    const { result, out } = await run("head -c 1000000 /dev/zero | tr '\\0' o; head -c 300000 /dev/zero | tr '\\0' e >&2; echo end");
+    assert.equal(result.exitCode, 0, out.text('stderr').slice(0, 200));
+    const stdout = out.text('stdout');
+    assert.equal(stdout.length, 1_000_004);
+    assert.match(stdout, /^o+end\n$/);
+    assert.match(out.text('stderr'), /^e{300000}$/);
+  });
+
+  it('has no network interface but lo', async () => {
+    const { out } = await run('cat /proc/net/dev');
+    const ifaces = out.text('stdout').split('\n').slice(2).filter((l) => l.includes(':')).map((l) => l.split(':')[0]?.trim());
+    assert.deepEqual(ifaces, ['lo']);
+  });
+
+  it('has a read-only root; /tmp and /workspace are writable', async () => {
+    const ro = await run('touch /x');
+    assert.notEqual(ro.result.exitCode, 0);
+    assert.match(ro.out.text('stderr'), /Read-only file system/);
+    const rw = await run('echo a > /tmp/a && echo b > /workspace/b && cat /tmp/a /workspace/b');
+    assert.equal(rw.result.exitCode, 0, rw.out.text('stderr'));
+    assert.equal(rw.out.text('stdout'), 'a\nb\n');
+  });
+
+  it('/tmp is noexec', async () => {
+    const { result, out } = await run("printf '#!/bin/sh\\necho ran\\n' > /tmp/s; chmod +x /tmp/s; /tmp/s; cp /bin/busybox /tmp/bb; /tmp/bb true");
+    assert.equal(out.text('stdout'), '');
+    assert.match(out.text('stderr'), /Permission denied/);
+    assert.equal(result.exitCode, 126);
+  });
+
+  it('an allocation past the memory limit is OOM-killed', async () => {
+    const { result } = await run('head -c 100m /dev/zero | tail', { memoryLimit: 8 * MiB });
+    assert.equal(result.oomKilled, true);
+    assert.equal(result.exitCode, 137);
+    assert.equal(result.signal, 9);
+  });
+
+  it('a fork bomb is contained by the pids limit and the container ends', async () => {
+    const { result, out, ms } = await run('timeout 5 sh -c "f(){ f|f& }; f; wait"; echo "rc=$?"', { pidsLimit: 16 });
+    assert.equal(result.error, null);
+    assert.match(out.text('stderr'), /can't fork/);
+    assert.ok(ms < 20_000, `took ${ms} ms`);
+    // The host still forks.
+    const { stdout } = await promisify(execFile)('/bin/sh', ['-c', 'echo alive']);
+    assert.equal(stdout, 'alive\n');
+  });
+
+  it('delivers output live, before the exit', async () => {
+    const out = new Collect();
+    const h = await sandbox.start(spec('echo a; sleep 2; echo b'), out);
+    let exited = false;
+    const waiting = h.wait().then((r) => {
+      exited = true;
+      return r;
+    });
+    await out.until((c) => c.text('stdout') === 'a\n');
+    assert.equal(exited, false, 'first chunk must arrive before the exit');
+    const firstAt = out.chunks[0]?.at ?? 0;
+    const result = await waiting;
+    assert.equal(result.exitCode, 0);
+    assert.equal(out.text('stdout'), 'a\nb\n');
+    assert.ok((out.chunks.at(-1)?.at ?? 0) - firstAt >= 1500, 'second chunk about 2 s later');
+    await h.destroy();
+  });
+
+  it('stop() ends a sleeping container within the grace, and is idempotent', async () => {
+    const h = await sandbox.start(spec('sleep 100'), new Collect());
+    const t0 = Date.now();
+    await Promise.all([h.stop(1), h.stop(1)]);
+    const result = await h.wait();
+    const ms = Date.now() - t0;
+    assert.ok(ms < 3500, `took ${ms} ms`);
+    assert.ok(result.signal === 15 || result.signal === 9, `signal ${result.signal}`);
+    await h.stop(1); // already stopped: 304 is success
+    await h.destroy();
+    await h.destroy();
+    await h.stop(1); // gone: 404 is success
+    await sandbox.remove(h.containerId);
+  });
+
+  it('a missing image fails fast with IMAGE_MISSING', async () => {
+    const t0 = Date.now();
+    await assert.rejects(sandbox.start(spec('true', { image: 'quickcmd-no-such-image:never' }), new Collect()), (e: unknown) => {
+      assert.ok(e instanceof SandboxError);
+      assert.equal(e.code, 'IMAGE_MISSING');
+      assert.match(e.message, /image quickcmd-no-such-image:never is not present on this host \(pull_images is false\)/);
+      return true;
+    });
+    assert.ok(Date.now() - t0 < 2000);
+    assert.equal(await sandbox.hasImage('quickcmd-no-such-image:never'), false);
+    assert.equal(await sandbox.hasImage(TEST_IMAGE), true);
+  });
+
+  it('an unreachable engine is DOCKER_UNAVAILABLE', async () => {
+    const dead = new DockerSandbox({ docker: new Dockerode({ socketPath: '/nonexistent/docker.sock' }) });
+    assert.equal(await dead.ping(), false);
+    await assert.rejects(dead.start(spec('true'), new Collect()), (e: unknown) => e instanceof SandboxError && e.code === 'DOCKER_UNAVAILABLE');
+    await assert.rejects(dead.listManaged(agentId), (e: unknown) => e instanceof SandboxError && e.code === 'DOCKER_UNAVAILABLE');
+    await dead.close();
+    await dead.close();
+  });
+
+  it('reattach to a running container replays earlier output and follows it to the end', async () => {
+    const first = new DockerSandbox({ docker });
+    const before = new Collect();
+    const h = await first.start(spec('echo one; echo e1 >&2; sleep 1; echo two; sleep 1; printf tail'), before);
+    await before.until((c) => c.text('stdout') === 'one\n' && c.text('stderr') === 'e1\n');
+    await first.close(); // the agent "dies"; the container keeps running
+    assert.equal((await h.wait()).error, 'sandbox closed before the container exited');
+
+    const second = new DockerSandbox({ docker });
+    const all = new Collect();
+    const skipped = new Collect();
+    const [h1, h2] = await Promise.all([
+      second.reattach(h.containerId, all, { stdout: 0, stderr: 0 }),
+      second.reattach(h.containerId, skipped, { stdout: 4, stderr: 1 }),
+    ]);
+    const [r1, r2] = await Promise.all([h1.wait(), h2.wait()]);
+    assert.deepEqual(r1, { exitCode: 0, signal: null, oomKilled: false, error: null });
+    assert.deepEqual(r2, r1);
+    assert.equal(all.text('stdout'), 'one\ntwo\ntail');
+    assert.equal(all.text('stderr'), 'e1\n');
+    assert.equal(skipped.text('stdout'), 'two\ntail');
+    assert.equal(skipped.text('stderr'), '1\n');
+    await h1.destroy();
+    await second.close();
+  });
+
+  it('reattach to an exited container returns its output and exit code', async () => {
+    const h = await sandbox.start(spec('echo out; echo err >&2; printf "\\377\\n"; exit 7'), new Collect());
+    assert.equal((await h.wait()).exitCode, 7);
+    const out = new Collect();
+    const again = await sandbox.reattach(h.containerId, out, { stdout: 0, stderr: 0 });
+    assert.deepEqual(await again.wait(), { exitCode: 7, signal: null, oomKilled: false, error: null });
+    assert.equal(out.text('stderr'), 'err\n');
+    // Byte-exact: an invalid UTF-8 byte comes back as is.
+    assert.deepEqual([...Buffer.concat(out.chunks.filter((c) => c.stream === 'stdout').map((c) => c.data))], [...Buffer.from('out\n'), 0xff, 0x0a]);
+    const skipped = new Collect();
+    await (await sandbox.reattach(h.containerId, skipped, { stdout: 2, stderr: 4 })).wait();
+    assert.equal(skipped.text('stderr'), '');
+    assert.equal(Buffer.concat(skipped.chunks.map((c) => c.data)).toString('latin1'), 't\n\xff\n');
+    await again.destroy();
+    await assert.rejects(sandbox.reattach(h.containerId, out, { stdout: 0, stderr: 0 }), (e: unknown) => {
+      return e instanceof SandboxError && e.code === 'SANDBOX_ERROR' && /is gone/.test(e.message);
+    });
+  });
+
+  it('listManaged sees only this agent\'s containers', async () => {
+    const otherAgent = `test-other-${randomUUID()}`;
+    const other = await docker.createContainer({ Image: TEST_IMAGE, Cmd: ['true'], Labels: { [LABEL_AGENT]: otherAgent, [LABEL_JOB]: 'x' } });
+    try {
+      const mine = await sandbox.start(spec('sleep 30', { jobId: 'job-listed' }), new Collect());
+      const listed = await sandbox.listManaged(agentId);
+      assert.ok(listed.some((c) => c.containerId === mine.containerId && c.jobId === 'job-listed' && c.running));
+      assert.ok(!listed.some((c) => c.containerId === other.id));
+      for (const c of listed) await sandbox.remove(c.containerId);
+      assert.deepEqual(await sandbox.listManaged(agentId), []);
+      // Removed under it: the wait still settles, with the exit (137) or an error, never a rejection.
+      const ended = await mine.wait();
+      assert.ok(ended.error !== null || ended.exitCode === 137, JSON.stringify(ended));
+      const still = await docker.getContainer(other.id).inspect();
+      assert.equal(still.Id, other.id, 'the other agent\'s container is untouched');
+    } finally {
+      await other.remove({ force: true });
+    }
+  });
+});
