@@ -73,7 +73,7 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
   const store = new JobStore(db);
   const audit = new SqliteAuditLog({ db, clock: { now: () => new Date(clock.nowMs()) } });
   const agentId = store.meta('agent_id', () => `qa-${crypto.randomUUID()}`);
-  const sandbox = deps.sandbox ?? new DockerSandbox({ docker: deps.docker ?? new Dockerode(), logger });
+  const sandbox = deps.sandbox ?? new DockerSandbox({ docker: deps.docker ?? new Dockerode(), logger, logMaxBytes: Math.max(128 * 1024 * 1024, 32 * initial.max_output_bytes) });
   const metrics = new AgentMetrics(AGENT_VERSION);
   const docker = new DockerHealth(sandbox, metrics, logger);
   const hub = new OutputHub();

@@ -94,8 +94,11 @@ export class Intake {
       });
       return { job_id: payload.jobId, status: 'pending' };
     } catch (e) {
-      this.rejected(e, origin, payload);
-      throw e;
+      const err = e instanceof AgentError && e.code === 'AUDIT_UNAVAILABLE' && !e.expose
+        ? new AgentError('AUDIT_UNAVAILABLE', 'audit log unavailable: new jobs are refused until it can be written', { expose: true, cause: e, headers: { 'Retry-After': '5' } })
+        : e;
+      this.rejected(err, origin, payload);
+      throw err;
     }
   }
 
@@ -123,8 +126,12 @@ export class Intake {
   }
 
   private rejected(e: unknown, origin: RequestOrigin, payload: JobPayload | null): void {
-    if (!(e instanceof AgentError) || e.code === 'AUDIT_UNAVAILABLE') return;
+    if (!(e instanceof AgentError)) return;
     this.d.metrics.jobsRejected.inc({ code: e.code });
+    if (e.code === 'AUDIT_UNAVAILABLE') {
+      this.d.logger.error({ request_id: origin.requestId, err: e.cause }, 'job refused: the audit log cannot be written');
+      return;
+    }
     const reason = e instanceof RejectionError ? e.reason : e.message;
     try {
       this.d.audit.append({

@@ -11,6 +11,8 @@ import type { JobPayload } from './payload.js';
 
 const SANDBOX_KEYS = new Set(['image', 'cpu_limit', 'memory_limit', 'timeout_seconds', 'env']);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** Docker refuses containers with less memory than 6 MB. */
+export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
 /** Most environment variables a job may set. */
 export const MAX_ENV_VARS = 64;
 /** Largest value of one environment variable, in bytes. */
@@ -77,7 +79,7 @@ export function jobSpecFor(p: JobPayload, limits: Limits): JobSpec {
   if (cpu > limits.max_cpu_limit) throw new RejectionError('LIMIT_EXCEEDED', `cpu_limit ${cpu} exceeds the maximum ${limits.max_cpu_limit}`);
   const mem = positiveInteger(req, 'memory_limit') ?? limits.default_memory_limit;
   if (mem > limits.max_memory_limit) throw new RejectionError('LIMIT_EXCEEDED', `memory_limit ${mem} exceeds the maximum ${limits.max_memory_limit}`);
-  if (mem < 4 * 1024 * 1024) throw bad('memory_limit', 'must be at least 4194304 bytes (Docker minimum)');
+  if (mem < MIN_MEMORY_BYTES) throw bad('memory_limit', `must be at least ${MIN_MEMORY_BYTES} bytes (Docker's minimum is 6 MB)`);
   const timeout = positiveInteger(req, 'timeout_seconds') ?? limits.default_timeout_seconds;
   if (timeout > limits.max_timeout_seconds) {
     throw new RejectionError('LIMIT_EXCEEDED', `timeout_seconds ${timeout} exceeds the maximum ${limits.max_timeout_seconds}`);

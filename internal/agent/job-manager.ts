@@ -104,6 +104,22 @@ export class JobManager {
   /** Persist, audit and enqueue a new job (one transaction: the id is consumed iff the job exists). */
   accept(job: AcceptedJob): void {
     const now = this.d.clock.nowMs();
+    try {
+      this.acceptTx(job, now);
+    } catch (e) {
+      if (e instanceof AgentError) throw e;
+      // The audit and the job share one database: if the job cannot be written, neither can
+      // its audit event, and no job may run unaudited.
+      this.d.audit.markFailed();
+      throw new AgentError('AUDIT_UNAVAILABLE', 'audit log unavailable', { cause: e });
+    }
+    this.d.metrics.jobsTotal.inc();
+    this.queue.push(job.jobId);
+    this.d.metrics.jobsQueued.set(this.queue.length);
+    this.pump();
+  }
+
+  private acceptTx(job: AcceptedJob, now: number): void {
     this.d.store.transaction(() => {
       this.d.store.insertPending(job.jobId, job.controllerId, job.spec, now);
       this.d.audit.append({
@@ -114,10 +130,6 @@ export class JobManager {
         details: { ...job.auditDetails, image: job.spec.image, cpu_limit: job.spec.cpuLimit, memory_limit: job.spec.memoryLimit, timeout_seconds: job.spec.timeoutSeconds },
       });
     });
-    this.d.metrics.jobsTotal.inc();
-    this.queue.push(job.jobId);
-    this.d.metrics.jobsQueued.set(this.queue.length);
-    this.pump();
   }
 
   /** True if this job id was ever accepted, even if the job has since been pruned. */

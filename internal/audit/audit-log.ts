@@ -47,6 +47,8 @@ export interface AuditLog {
   append(event: AuditEventInput): AuditRecord;
   /** False after a failed write, until a later write or probe succeeds. */
   healthy(): boolean;
+  /** Record that a write on the same database failed (e.g. the transaction holding an append). */
+  markFailed(): void;
   /** Try a write-ahead probe (BEGIN IMMEDIATE/ROLLBACK) and update health; returns it. */
   probe(): boolean;
 }

@@ -74,6 +74,7 @@ export class SqliteAuditLog implements AuditLog {
   private readonly insertRow: BetterSqlite3.Statement<[InsertParams]>;
   private readonly appendTxn: (row: PendingRow) => AuditRecord;
   private readonly probeTxn: () => void;
+  private readonly heartbeat: BetterSqlite3.Statement<[string]>;
   private isHealthy = true;
 
   constructor(deps: SqliteAuditLogDeps) {
@@ -115,6 +116,9 @@ export class SqliteAuditLog implements AuditLog {
       throw new ProbeRollback('probe rollback');
     });
     this.probeTxn = probe.immediate;
+    this.heartbeat = this.db.prepare<[string]>(
+      "INSERT INTO agent_meta (key, value) VALUES ('audit_probe', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    );
   }
 
   /** Append one event, chained to the current head; throws AUDIT_UNAVAILABLE if not written. */
@@ -151,20 +155,31 @@ export class SqliteAuditLog implements AuditLog {
     return this.isHealthy;
   }
 
+  /** A write on the same database failed outside append(): unhealthy until a later write succeeds. */
+  markFailed(): void {
+    this.isHealthy = false;
+  }
+
   /**
-   * Insert a dummy row and roll it back, inside BEGIN IMMEDIATE (or a savepoint when the
-   * caller holds a transaction). Stronger than a bare BEGIN IMMEDIATE/ROLLBACK: besides the
-   * write lock it exercises the real INSERT path, so a read-only file, `query_only`, a
-   * missing table or a full page cache that cannot spill all fail here as they would in
-   * append(). It still cannot prove the disk has room for a commit: rolled-back pages
-   * usually never reach the WAL. The row is never committed, so no reader ever sees it.
+   * Insert a dummy audit row and roll it back (exercises the real INSERT path: a read-only
+   * file, `query_only` or a held lock fail here as in append()), then commit a one-row
+   * heartbeat in `agent_meta`: rolled-back pages never reach the WAL, so only a real commit
+   * proves there is disk room again after a full disk. The audit chain itself is untouched.
    */
   probe(): boolean {
     try {
       this.probeTxn();
-      this.isHealthy = true; // not reached: the transaction always throws
     } catch (e) {
-      this.isHealthy = e instanceof ProbeRollback;
+      if (!(e instanceof ProbeRollback)) {
+        this.isHealthy = false;
+        return false;
+      }
+    }
+    try {
+      this.heartbeat.run(this.clock.now().toISOString());
+      this.isHealthy = true;
+    } catch {
+      this.isHealthy = false;
     }
     return this.isHealthy;
   }
