@@ -1,0 +1,94 @@
+/**
+ * AgentClient: the controller library the CLI, tests and benchmarks share. Submits jobs
+ * signed exactly as a Go controller signs them (encodeJobBody), and reads, cancels and
+ * follows them with signed requests. Every failure is a ControllerError carrying the
+ * agent's code.
+ */
+import { encodeJobBody } from '../agent/signing.js';
+import { ControllerError } from './controller-error.js';
+import { followJob, type FollowOptions } from './follow.js';
+import { buildPayload, newJobId, type RunSpec } from './job-request.js';
+import { replyError, Transport, type AgentTarget } from './transport.js';
+import { parseStatusReply, type FinalFrame, type JobState, type JobStatusReply } from './wire.js';
+
+/** What the agent said to a submission. */
+export interface Submitted {
+  readonly jobId: string;
+  readonly status: JobState;
+}
+
+/** What the agent said to a cancel. */
+export interface CancelReply {
+  readonly jobId: string;
+  /** Status right after the request (the job stops within a few seconds). */
+  readonly status: string;
+}
+
+/** Talks to one agent. */
+export class AgentClient {
+  private readonly transport: Transport;
+
+  constructor(
+    readonly target: AgentTarget,
+    opts: { timeoutMs?: number; now?: () => number } = {},
+  ) {
+    this.transport = new Transport(target, opts);
+  }
+
+  /** The agent's display name. */
+  get name(): string {
+    return this.target.name;
+  }
+
+  /** Submit a signed job; resolves with its id once the agent accepted it (202). */
+  async submit(spec: RunSpec, nowMs: number = Date.now()): Promise<Submitted> {
+    const jobId = spec.jobId ?? newJobId();
+    const payload = buildPayload(spec, this.target.controllerId, Math.floor(nowMs / 1000), jobId);
+    const body = encodeJobBody(payload, this.target.secret);
+    const reply = await this.transport.request('POST', '/api/v1/jobs', { body, contentType: 'application/json', signed: false });
+    if (reply.status !== 202) throw replyError(this.name, reply, 'job refused');
+    return { jobId, status: 'pending' };
+  }
+
+  /** The job's status and, once it ended, its result. */
+  async status(jobId: string): Promise<JobStatusReply> {
+    const reply = await this.transport.request('GET', jobPath(jobId), { signed: true });
+    if (reply.status !== 200) throw replyError(this.name, reply, `status of ${jobId}`);
+    const parsed = parseStatusReply(reply.text);
+    if (parsed === null) throw new ControllerError(this.name, 'BAD_RESPONSE', `status of ${jobId}: unexpected answer`, { status: reply.status });
+    return parsed;
+  }
+
+  /** Ask the agent to stop a pending or running job (409 JOB_FINISHED when it already ended). */
+  async cancel(jobId: string): Promise<CancelReply> {
+    const reply = await this.transport.request('POST', `${jobPath(jobId)}/cancel`, { body: '', signed: true });
+    if (reply.status !== 202 && reply.status !== 200) throw replyError(this.name, reply, `cancel of ${jobId}`);
+    let status = 'unknown';
+    try {
+      const b: unknown = JSON.parse(reply.text);
+      if (typeof b === 'object' && b !== null && typeof (b as Record<string, unknown>)['status'] === 'string') status = (b as Record<string, string>)['status'] as string;
+    } catch {
+      // The 202 is what matters.
+    }
+    return { jobId, status };
+  }
+
+  /**
+   * Follow a job's output live until it ends; resolves with the final frame. Reconnects
+   * and resumes from the last frame seen when the connection drops; falls back to polling
+   * the status route when the agent has no stream endpoint.
+   */
+  follow(jobId: string, opts: FollowOptions): Promise<FinalFrame> {
+    return followJob(this.transport, this, jobId, opts);
+  }
+
+  /** Release connections. Idempotent. */
+  close(): void {
+    this.transport.close();
+  }
+}
+
+/** The status route of a job. */
+export function jobPath(jobId: string): string {
+  return `/api/v1/jobs/${encodeURIComponent(jobId)}`;
+}

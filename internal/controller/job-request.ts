@@ -1,0 +1,120 @@
+/**
+ * What a person asks to run, and the signed payload it becomes (SPEC §3): a fresh job id,
+ * timestamp now, ttl now + 300, and the sandbox requests in candidate_metadata.sandbox.
+ * Also the parsers for the run flags (--memory 256m, --cpus 0.5, --timeout 90, --env K=V).
+ */
+import crypto from 'node:crypto';
+import type { JobPayload } from '../agent/payload.js';
+import { SettingsError } from './controller-error.js';
+
+/** Seconds a submitted job stays valid (the payload's ttl - timestamp). */
+export const JOB_TTL_SECONDS = 300;
+const JOB_ID_RE = /^[A-Za-z0-9._:-]+$/;
+
+/** A job as the person asked for it. */
+export interface RunSpec {
+  /** Shell command line run by `/bin/sh -c` on the agent. */
+  readonly command: string;
+  /** Job id; a fresh random one when absent. */
+  readonly jobId?: string;
+  readonly image?: string;
+  readonly timeoutSeconds?: number;
+  readonly memoryBytes?: number;
+  readonly cpus?: number;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly requiredScopes?: readonly string[];
+}
+
+/** A fresh, unique job id: `job-<uuid>`. */
+export function newJobId(): string {
+  return `job-${crypto.randomUUID()}`;
+}
+
+/** The payload to sign for `spec`, submitted by `controllerId` at `nowSec`. */
+export function buildPayload(spec: RunSpec, controllerId: string, nowSec: number, jobId: string): JobPayload {
+  const sandbox: Record<string, unknown> = {};
+  if (spec.image !== undefined) sandbox['image'] = spec.image;
+  if (spec.cpus !== undefined) sandbox['cpu_limit'] = spec.cpus;
+  if (spec.memoryBytes !== undefined) sandbox['memory_limit'] = spec.memoryBytes;
+  if (spec.timeoutSeconds !== undefined) sandbox['timeout_seconds'] = spec.timeoutSeconds;
+  if (spec.env !== undefined && Object.keys(spec.env).length > 0) sandbox['env'] = { ...spec.env };
+  return {
+    jobId,
+    prompt: '',
+    command: spec.command,
+    candidateMetadata: Object.keys(sandbox).length > 0 ? { sandbox } : {},
+    pluginMetadata: {},
+    requiredScopes: spec.requiredScopes === undefined ? [] : [...spec.requiredScopes],
+    snapshotMetadata: '',
+    ttl: nowSec + JOB_TTL_SECONDS,
+    timestamp: nowSec,
+    controllerId,
+  };
+}
+
+/** Check a job id given with --job-id. */
+export function parseJobId(v: string): string {
+  if (!JOB_ID_RE.test(v) || v === '.' || v === '..' || v.length > 256) {
+    throw new SettingsError(`--job-id ${JSON.stringify(v)}: use only letters, digits, ".", "_", ":" and "-"`);
+  }
+  return v;
+}
+
+const SIZE_RE = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)$/i;
+const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** `--memory`: bytes, or with a Docker-style suffix (k, m, g; binary multiples): 256m, 1g, 512MiB. */
+export function parseMemory(v: string): number {
+  const m = SIZE_RE.exec(v.trim());
+  const unit = m === null ? undefined : UNITS[(m[2] ?? '').toLowerCase()];
+  const bytes = m === null || unit === undefined ? NaN : Math.floor(Number(m[1]) * unit);
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new SettingsError(`--memory ${JSON.stringify(v)}: expected a size such as 268435456, 256m or 1g`);
+  return bytes;
+}
+
+/** `--cpus`: a positive number of CPUs, e.g. 0.5. */
+export function parseCpus(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new SettingsError(`--cpus ${JSON.stringify(v)}: expected a positive number such as 0.5`);
+  return n;
+}
+
+/** `--timeout`: whole seconds, or with a suffix s, m or h (90, 90s, 5m, 1h). */
+export function parseTimeout(v: string): number {
+  const m = /^(\d+)\s*([smh]?)$/.exec(v.trim());
+  const n = m === null ? NaN : Number(m[1]) * ({ '': 1, s: 1, m: 60, h: 3600 }[m[2] ?? ''] ?? NaN);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new SettingsError(`--timeout ${JSON.stringify(v)}: expected whole seconds such as 90, 90s or 5m`);
+  return n;
+}
+
+/** `--env K=V` (repeatable); `--env K` takes K's value from this environment, as `docker run` does. */
+export function parseEnv(items: readonly string[], localEnv: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    const key = eq < 0 ? item : item.slice(0, eq);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new SettingsError(`--env ${JSON.stringify(item)}: expected NAME=VALUE`);
+    const value = eq < 0 ? localEnv[key] : item.slice(eq + 1);
+    if (value === undefined) throw new SettingsError(`--env ${key}: ${key} is not set here; use ${key}=VALUE`);
+    env[key] = value;
+  }
+  return env;
+}
+
+const SHELL_SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
+/** Quote one word for /bin/sh. */
+export function shellQuote(word: string): string {
+  if (word !== '' && SHELL_SAFE.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The command line from the words after `--`. One word is taken as a shell command line
+ * as is (`quickcmd run -- 'ls | wc -l'`); several are an argv, each quoted for the shell,
+ * so `quickcmd run -- sh -c 'exit 3'` means what it says.
+ */
+export function commandLine(words: readonly string[]): string {
+  if (words.length === 1) return words[0] as string;
+  return words.map(shellQuote).join(' ');
+}

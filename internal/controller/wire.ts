@@ -1,0 +1,133 @@
+/**
+ * The agent's answers as this side reads them (SPEC §3, §4, §6), narrowed from `unknown`
+ * at the edge so the rest of the controller works with typed values.
+ */
+
+/** Job states (SPEC §4). */
+export type JobState = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'rejected';
+
+/** A finished job's result (SPEC §4). */
+export interface JobResult {
+  readonly job_id: string;
+  readonly status: JobState;
+  readonly sandbox_id: string | null;
+  readonly exit_code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly start_time: string | null;
+  readonly end_time: string | null;
+  readonly duration_ms: number | null;
+  readonly error: string | null;
+  readonly output_truncated: boolean;
+  readonly timed_out: boolean;
+  readonly oom_killed: boolean;
+}
+
+/** `GET /api/v1/jobs/:id`. */
+export interface JobStatusReply {
+  readonly job_id: string;
+  readonly status: JobState;
+  /** Null until the job ends. */
+  readonly result: JobResult | null;
+}
+
+/** One output frame of the live stream. */
+export interface OutputFrame {
+  readonly final: false;
+  readonly seq: number;
+  readonly stream: 'stdout' | 'stderr';
+  readonly data: string;
+}
+
+/** The last frame of the live stream. */
+export interface FinalFrame {
+  readonly final: true;
+  readonly seq: number;
+  readonly status: JobState;
+  readonly exit_code: number | null;
+}
+
+/** A live-stream frame. */
+export type StreamFrame = OutputFrame | FinalFrame;
+
+const STATES: ReadonlySet<string> = new Set(['pending', 'running', 'completed', 'failed', 'cancelled', 'rejected']);
+
+/** True for completed, failed, cancelled and rejected. */
+export function isFinished(s: JobState): boolean {
+  return s !== 'pending' && s !== 'running';
+}
+
+function record(v: unknown): Record<string, unknown> | null {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+}
+
+function state(v: unknown): JobState | null {
+  return typeof v === 'string' && STATES.has(v) ? (v as JobState) : null;
+}
+
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const int = (v: unknown): number | null => (typeof v === 'number' && Number.isInteger(v) ? v : null);
+
+function narrowResult(v: unknown): JobResult | null {
+  const r = record(v);
+  if (r === null) return null;
+  const status = state(r['status']);
+  const jobId = str(r['job_id']);
+  if (status === null || jobId === null) return null;
+  return {
+    job_id: jobId,
+    status,
+    sandbox_id: str(r['sandbox_id']),
+    exit_code: int(r['exit_code']),
+    stdout: str(r['stdout']) ?? '',
+    stderr: str(r['stderr']) ?? '',
+    start_time: str(r['start_time']),
+    end_time: str(r['end_time']),
+    duration_ms: typeof r['duration_ms'] === 'number' ? r['duration_ms'] : null,
+    error: str(r['error']),
+    output_truncated: r['output_truncated'] === true,
+    timed_out: r['timed_out'] === true,
+    oom_killed: r['oom_killed'] === true,
+  };
+}
+
+/** Narrow a status answer; null when it is not one. */
+export function parseStatusReply(text: string): JobStatusReply | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const r = record(v);
+  if (r === null) return null;
+  const status = state(r['status']);
+  const jobId = str(r['job_id']);
+  if (status === null || jobId === null) return null;
+  const result = r['result'] === null || r['result'] === undefined ? null : narrowResult(r['result']);
+  if (result === null && r['result'] !== null && r['result'] !== undefined) return null;
+  return { job_id: jobId, status, result };
+}
+
+/** Narrow one stream message; null when it is not a frame. */
+export function parseFrame(text: string): StreamFrame | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const r = record(v);
+  if (r === null) return null;
+  const seq = int(r['seq']);
+  if (seq === null || seq < 0) return null;
+  if (r['final'] === true) {
+    const status = state(r['status']);
+    if (status === null) return null;
+    return { final: true, seq, status, exit_code: int(r['exit_code']) };
+  }
+  const stream = r['stream'];
+  const data = str(r['data']);
+  if ((stream !== 'stdout' && stream !== 'stderr') || data === null) return null;
+  return { final: false, seq, stream, data };
+}
