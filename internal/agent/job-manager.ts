@@ -67,6 +67,8 @@ export class JobManager {
   private readonly runs = new Map<string, Run>();
   private accepting = true;
   private stopping = false;
+  /** Set by abandon(): runs are left to the next agent start, nothing more is recorded. */
+  private detached = false;
 
   constructor(private readonly d: JobManagerDeps) {
     d.docker.onChange((up) => {
@@ -251,6 +253,7 @@ export class JobManager {
   abandon(): void {
     this.accepting = false;
     this.stopping = true;
+    this.detached = true;
     for (const r of this.runs.values()) if (r.timer !== null) clearTimeout(r.timer);
   }
 
@@ -298,6 +301,7 @@ export class JobManager {
         this.d.logger.info({ job_id: rec.jobId, container_id: adoptContainer }, 're-attached to a running job after restart');
       }
     } catch (e) {
+      if (this.detached) return;
       const err = e instanceof SandboxError ? e : new SandboxError('SANDBOX_ERROR', 'sandbox could not be started', { cause: e });
       if (err.code === 'DOCKER_UNAVAILABLE') this.d.docker.markDown();
       this.d.logger.warn({ job_id: rec.jobId, code: err.code, err: e }, 'sandbox start failed');
@@ -314,6 +318,7 @@ export class JobManager {
     }, Math.max(0, rec.spec.timeoutSeconds * 1000 - elapsed));
     const exit = await handle.wait();
     clearTimeout(run.timer);
+    if (this.detached) return;
     const outcome = decideOutcome({
       exit,
       timedOut: run.timedOut,
