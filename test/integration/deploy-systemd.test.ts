@@ -69,6 +69,9 @@ test('the unit keeps the service contract of SPEC §9', () => {
   // The agent serves controllers over TCP and reaches Docker over a unix socket.
   assert.deepEqual((one('RestrictAddressFamilies') ?? '').split(/\s+/).sort(), ['AF_INET', 'AF_INET6', 'AF_UNIX']);
   assert.notEqual(one('PrivateNetwork'), 'yes');
+  // With ProtectProc= it makes the unit fail at start (217/USER) wherever systemd runs in a
+  // container: the kernel refuses the user namespace's fresh /proc when /proc has masked paths.
+  assert.equal(d.has('PrivateUsers') && d.has('ProtectProc'), false, 'PrivateUsers= together with ProtectProc=');
 });
 
 test('systemd-analyze verify finds no errors in the unit syntax', { timeout: 120_000 }, async () => {
