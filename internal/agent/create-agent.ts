@@ -11,6 +11,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { SqliteAuditLog } from '../audit/audit-store.js';
 import { openDatabase, type Db } from '../audit/database.js';
 import { DockerSandbox } from '../sandbox/docker-sandbox.js';
+import { WarmPoolSandbox } from '../sandbox/warm-pool.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { systemClock, type Clock } from './clock.js';
 import type { AgentConfig } from './config.js';
@@ -30,7 +31,7 @@ import { closeServer, createServer, listen, reloadTls, type AgentServer } from '
 import { AGENT_VERSION } from './version.js';
 
 /** Keys that only take effect on restart; a reload keeps their old values. */
-const RESTART_KEYS = ['port', 'bind_address', 'insecure_http', 'tls_client_ca_file', 'audit_db_path', 'run_as_user', 'run_as_group', 'log_level'] as const;
+const RESTART_KEYS = ['port', 'bind_address', 'insecure_http', 'tls_client_ca_file', 'audit_db_path', 'run_as_user', 'run_as_group', 'log_level', 'warm_pool_size'] as const;
 
 /** Optional dependencies (tests and benchmarks pass their own). */
 export interface AgentDeps {
@@ -73,7 +74,14 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
   const store = new JobStore(db);
   const audit = new SqliteAuditLog({ db, clock: { now: () => new Date(clock.nowMs()) } });
   const agentId = store.meta('agent_id', () => `qa-${crypto.randomUUID()}`);
-  const sandbox = deps.sandbox ?? new DockerSandbox({ docker: deps.docker ?? new Dockerode(), logger, logMaxBytes: Math.max(128 * 1024 * 1024, 32 * initial.max_output_bytes) });
+  const dockerClient = deps.docker ?? new Dockerode();
+  const logMaxBytes = Math.max(128 * 1024 * 1024, 32 * initial.max_output_bytes);
+  const cold = deps.sandbox ?? new DockerSandbox({ docker: dockerClient, logger, logMaxBytes });
+  // Opt-in warm pool of the default profile (never around an injected sandbox).
+  const pool = deps.sandbox === undefined && initial.warm_pool_size > 0
+    ? new WarmPoolSandbox({ docker: dockerClient, cold, size: initial.warm_pool_size, logMaxBytes, logger, template: () => ({ agentId, image: current.default_image, cpuLimit: current.default_cpu_limit, memoryLimit: current.default_memory_limit, pidsLimit: current.default_pids_limit, tmpfsSizeBytes: current.tmpfs_size_bytes, sandboxUser: current.sandbox_user }) })
+    : null;
+  const sandbox: Sandbox = pool ?? cold;
   const metrics = new AgentMetrics(AGENT_VERSION);
   const docker = new DockerHealth(sandbox, metrics, logger);
   const hub = new OutputHub();
@@ -129,6 +137,7 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
       await docker.check();
       docker.start();
       await maintain();
+      pool?.fill();
       manager.enqueuePending();
       maintenance = setInterval(() => void maintain(), deps.maintenanceMs ?? 60_000);
       maintenance.unref();
