@@ -6,6 +6,7 @@
  */
 import type { ManagedContainer, Sandbox } from '../sandbox/sandbox.js';
 import { reconcile, type ContainerFate, type ReconcileReport } from '../sandbox/reconciler.js';
+import { WARM_JOB_LABEL } from '../sandbox/warm-pool-protocol.js';
 import type { JobManager } from './job-manager.js';
 import type { JobStore } from './job-store.js';
 import type { Logger } from './logger.js';
@@ -13,15 +14,26 @@ import type { Logger } from './logger.js';
 /** Run one reconciliation pass. */
 export async function reconcileJobs(d: { sandbox: Sandbox; agentId: string; manager: JobManager; store: JobStore; logger: Logger }): Promise<ReconcileReport> {
   const active = d.manager.activeJobIds();
+  // A warm-pool container is labelled io.quickcmd.job=warm (its job was unknown at create);
+  // the job that took it is the running job whose stored sandbox_id is its id. The live
+  // pool hides its own idle containers, so an unclaimed warm one is a previous process's.
+  let warmOwners: Map<string, string> | null = null;
+  const jobOf = (c: ManagedContainer): string | null => {
+    if (c.jobId !== WARM_JOB_LABEL) return c.jobId;
+    warmOwners ??= new Map(d.store.listByStatus('running').flatMap((r) => (r.sandboxId === null ? [] : [[r.sandboxId, r.jobId] as const])));
+    return warmOwners.get(c.containerId) ?? null;
+  };
   const report = await reconcile(d.sandbox, d.agentId, {
     fate(c: ManagedContainer): ContainerFate {
-      if (c.jobId === null) return 'remove';
-      if (active.has(c.jobId)) return 'keep';
-      const rec = d.store.get(c.jobId);
+      const jobId = jobOf(c);
+      if (jobId === null) return 'remove';
+      if (active.has(jobId)) return 'keep';
+      const rec = d.store.get(jobId);
       return rec !== null && rec.status === 'running' ? 'adopt' : 'remove';
     },
     adopt(c) {
-      const rec = d.store.get(c.jobId);
+      const jobId = jobOf(c);
+      const rec = jobId === null ? null : d.store.get(jobId);
       if (rec !== null) d.manager.adopt(rec, c.containerId);
     },
     seen(jobIds) {
