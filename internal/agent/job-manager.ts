@@ -306,7 +306,10 @@ export class JobManager {
       if (err.code === 'DOCKER_UNAVAILABLE') this.d.docker.markDown();
       this.d.logger.warn({ job_id: rec.jobId, code: err.code, err: e }, 'sandbox start failed');
       const status = err.code === 'IMAGE_MISSING' ? 'rejected' : 'failed';
-      this.complete(run, rec, { status, exitCode: null, error: err.message, timedOut: false, oomKilled: false }, null);
+      // No container was ever made, so a refused job is rejected from the state it was
+      // launched in (pending); running → rejected is not a legal transition.
+      const from = status === 'rejected' && adoptContainer === null ? rec.status : 'running';
+      this.complete(run, rec, { status, exitCode: null, error: err.message, timedOut: false, oomKilled: false }, null, from);
       return;
     }
     run.handle = handle;
@@ -332,7 +335,7 @@ export class JobManager {
     await handle.destroy().catch((e: unknown) => this.d.logger.warn({ err: e, job_id: rec.jobId }, 'container removal failed; the reconciler will retry'));
   }
 
-  private complete(run: Run, rec: JobRecord, o: Outcome, sandboxId: string | null): void {
+  private complete(run: Run, rec: JobRecord, o: Outcome, sandboxId: string | null, from: JobStatus = 'running'): void {
     const summary = run.output.finish();
     const end = this.d.clock.nowMs();
     const result: StoredResult = {
@@ -346,7 +349,7 @@ export class JobManager {
       timed_out: o.timedOut,
       oom_killed: o.oomKilled,
     };
-    this.store(rec, 'running', o.status, result, { stdout_bytes: summary.stdoutBytes, stderr_bytes: summary.stderrBytes, output_sha256: summary.sha256 });
+    this.store(rec, from, o.status, result, { stdout_bytes: summary.stdoutBytes, stderr_bytes: summary.stderrBytes, output_sha256: summary.sha256 });
     this.runs.delete(rec.jobId);
     this.d.metrics.jobsRunning.set(this.runs.size);
     this.d.metrics.finished(o.status, run.startMs === null ? null : result.duration_ms / 1000);
