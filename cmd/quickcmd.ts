@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT, registerAgentCommands } from '../internal/agent/agent-cli.js';
 import { AGENT_VERSION } from '../internal/agent/version.js';
 import { registerAuditCommands } from '../internal/audit/audit-cli.js';
+import { registerControllerCommands } from '../internal/controller/cli.js';
 
 const io = { stdout: process.stdout, stderr: process.stderr };
 let exitCode: number = EXIT.ok;
@@ -24,6 +25,7 @@ const program = new Command('quickcmd')
 
 registerAgentCommands(program, io, setExit);
 registerAuditCommands(program, io);
+registerControllerCommands(program, io, setExit);
 
 try {
   await program.parseAsync(process.argv.slice(2), { from: 'user' });

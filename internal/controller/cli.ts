@@ -1,0 +1,244 @@
+/**
+ * The controller commands of `quickcmd`: run, job submit|status|logs|cancel, completion.
+ * Every command that talks to an agent takes the same connection flags. Exit codes:
+ * 0 ok, 1 runtime failure, 2 usage or config error; `run` exits with the job's own code
+ * (125 when it could not run, 124 on timeout, 130 after Ctrl-C).
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { AgentClient } from './client.js';
+import { registerCompletion } from './completion.js';
+import { ControllerError, SettingsError } from './controller-error.js';
+import { FollowAborted } from './follow.js';
+import { commandLine, parseCpus, parseEnv, parseJobId, parseMemory, parseTimeout, type RunSpec } from './job-request.js';
+import { formatDuration, formatTable } from './render.js';
+import { EXIT_COULD_NOT_RUN, EXIT_INTERRUPTED } from './run-job.js';
+import { runFanOut, runSingle, type ControllerIo, type SignalSource } from './run-cli.js';
+import { resolveTargets, type ConnectionFlags } from './settings.js';
+import type { AgentTarget } from './transport.js';
+
+/** What the commands read from outside; defaults are the process's own. */
+export interface ControllerCliDeps {
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  readonly home?: string;
+  readonly cwd?: string;
+  readonly signals?: SignalSource;
+}
+
+const EXIT_RUNTIME = 1;
+const EXIT_USAGE = 2;
+
+/** commander argParser from a throwing parser: its message becomes the usage error. */
+function arg<T>(parse: (v: string) => T): (v: string) => T {
+  return (v) => {
+    try {
+      return parse(v);
+    } catch (e) {
+      throw new InvalidArgumentError(e instanceof Error ? e.message.replace(/^--[a-z-]+ "[^"]*": /, '') : String(e));
+    }
+  };
+}
+
+function integer(min: number): (v: string) => number {
+  return arg((v) => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw new Error(`expected a whole number of at least ${min}`);
+    return n;
+  });
+}
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+/** Add the connection flags shared by every agent-facing command. */
+function withConnection(cmd: Command): Command {
+  return cmd
+    .option('--agent <url|name>', 'agent URL (port 8443 unless given) or a name from the controller config [env QUICKCMD_AGENT]')
+    .option('--controller-id <id>', 'controller id to sign as [env QUICKCMD_CONTROLLER_ID]')
+    .option('--secret-file <file>', 'file holding the shared HMAC secret [env QUICKCMD_SECRET_FILE]')
+    .option('--ca-file <file>', "CA (or self-signed agent certificate) to verify the agent's TLS certificate [env QUICKCMD_CA_FILE]")
+    .option('--cert <file>', 'client certificate for mTLS')
+    .option('--key <file>', 'client key for mTLS')
+    .option('--insecure', 'do NOT verify the agent TLS certificate (prints a warning)')
+    .option('--config <file>', 'controller config file [env QUICKCMD_CONTROLLER_CONFIG, default ~/.config/quickcmd/controller.yaml]');
+}
+
+/** Add the flags that describe a job. */
+function withJob(cmd: Command): Command {
+  return cmd
+    .argument('[command...]', 'command to run, after -- (one word: a shell command line; several: an argv)')
+    .option('--image <image>', "container image (default: the agent's default_image)")
+    .option('--timeout <seconds>', 'kill the job after this long (90, 90s, 5m)', arg(parseTimeout))
+    .option('--memory <size>', 'memory limit (268435456, 256m, 1g)', arg(parseMemory))
+    .option('--cpus <n>', 'CPU limit, e.g. 0.5', arg(parseCpus))
+    .option('-e, --env <NAME=VALUE>', 'environment variable for the job (repeatable; NAME alone copies it from here)', collect, [])
+    .option('--job-id <id>', 'job id to use instead of a fresh random one', arg(parseJobId))
+    .usage('[options] -- COMMAND [ARGS...]');
+}
+
+interface JobFlags {
+  image?: string;
+  timeout?: number;
+  memory?: number;
+  cpus?: number;
+  env: string[];
+  jobId?: string;
+}
+
+/** Register the controller commands on `program`; `setExit` receives each command's exit code. */
+export function registerControllerCommands(program: Command, io: ControllerIo, setExit: (code: number) => void, deps: ControllerCliDeps = {}): void {
+  const env = deps.env ?? process.env;
+  const signals = deps.signals ?? process;
+
+  const targets = (flags: ConnectionFlags, many: boolean): AgentTarget[] => {
+    const r = resolveTargets(flags, { env, home: deps.home, cwd: deps.cwd }, { many });
+    for (const w of r.warnings) io.stderr.write(`quickcmd: ${w}\n`);
+    return r.targets;
+  };
+  const spec = (words: readonly string[], f: JobFlags): RunSpec => {
+    if (words.length === 0) throw new SettingsError('missing the command to run (put it after --)');
+    return { command: commandLine(words), image: f.image, timeoutSeconds: f.timeout, memoryBytes: f.memory, cpus: f.cpus, env: parseEnv(f.env, env), jobId: f.jobId };
+  };
+  /** Runs a command body; usage errors exit 2 with the usage, agent errors print one line. */
+  const act = (runtimeExit: number, body: (cmd: Command, args: unknown[]) => Promise<number>) =>
+    async (...args: unknown[]): Promise<void> => {
+      const cmd = args[args.length - 1] as Command;
+      try {
+        setExit(await body(cmd, args));
+      } catch (e) {
+        if (e instanceof SettingsError) cmd.error(`error: ${e.message}`, { exitCode: EXIT_USAGE, code: 'quickcmd.usage' });
+        if (e instanceof ControllerError) {
+          io.stderr.write(`quickcmd: ${e.describe()}\n`);
+          setExit(runtimeExit);
+          return;
+        }
+        throw e;
+      }
+    };
+  const withClient = async (flags: ConnectionFlags, use: (c: AgentClient) => Promise<number>): Promise<number> => {
+    const client = new AgentClient(targets(flags, false)[0] as AgentTarget);
+    try {
+      return await use(client);
+    } finally {
+      client.close();
+    }
+  };
+
+  withJob(withConnection(program.command('run')))
+    .description('run a command on one agent (or many), stream its output live, exit with its exit code')
+    .option('--agents <names|urls>', 'run on these agents at once (comma-separated names or URLs)')
+    .option('--group <name>', 'run on every agent of this group from the controller config')
+    .option('--parallel <n>', 'with --agents/--group: hosts running at once', integer(1), 10)
+    .option('--max-failures <k>', 'with --agents/--group: start no new host once more than K failed', integer(0))
+    .option('--json', 'print the result as JSON at the end instead of streaming')
+    .action(
+      act(EXIT_COULD_NOT_RUN, async (cmd, args) => {
+        const o = cmd.opts<ConnectionFlags & JobFlags & { parallel: number; maxFailures?: number; json?: boolean }>();
+        const s = spec(args[0] as string[], o);
+        const ts = targets(o, true);
+        const ctx = { io, env, signals };
+        const many = o.agents !== undefined || o.group !== undefined;
+        if (!many) return runSingle(ts[0] as AgentTarget, s, ctx, o.json === true);
+        return runFanOut(ts, s, ctx, { parallel: o.parallel, maxFailures: o.maxFailures ?? null, json: o.json === true });
+      }),
+    );
+
+  const job = program.command('job').description('submit, inspect, follow and cancel jobs on an agent');
+  withJob(withConnection(job.command('submit')))
+    .description('submit a job and print its id (does not wait)')
+    .option('--json', 'print {"agent","job_id","status"}')
+    .action(
+      act(EXIT_RUNTIME, async (cmd, args) => {
+        const o = cmd.opts<ConnectionFlags & JobFlags & { json?: boolean }>();
+        const s = spec(args[0] as string[], o);
+        return withClient(o, async (c) => {
+          const r = await c.submit(s);
+          io.stdout.write(o.json === true ? `${JSON.stringify({ agent: c.name, job_id: r.jobId, status: r.status })}\n` : `${r.jobId}\n`);
+          return 0;
+        });
+      }),
+    );
+
+  withConnection(job.command('status'))
+    .description("show a job's status and result")
+    .argument('<job-id>')
+    .option('--json', "print the agent's answer as JSON")
+    .action(
+      act(EXIT_RUNTIME, async (cmd, args) => {
+        const o = cmd.opts<ConnectionFlags & { json?: boolean }>();
+        return withClient(o, async (c) => {
+          const s = await c.status(args[0] as string);
+          if (o.json === true) {
+            io.stdout.write(`${JSON.stringify(s)}\n`);
+            return 0;
+          }
+          const r = s.result;
+          const rows: string[][] = [['JOB', s.job_id], ['AGENT', c.name], ['STATUS', s.status]];
+          if (r !== null) {
+            const flags = [r.timed_out ? 'timed out' : '', r.oom_killed ? 'OOM-killed' : '', r.output_truncated ? 'output truncated' : ''].filter((x) => x !== '');
+            rows.push(['EXIT CODE', r.exit_code === null ? '-' : String(r.exit_code)], ['STARTED', r.start_time ?? '-'], ['ENDED', r.end_time ?? '-'], ['DURATION', formatDuration(r.duration_ms)]);
+            if (r.error !== null) rows.push(['ERROR', r.error]);
+            if (flags.length > 0) rows.push(['NOTES', flags.join(', ')]);
+            rows.push(['OUTPUT', `${Buffer.byteLength(r.stdout)} bytes stdout, ${Buffer.byteLength(r.stderr)} bytes stderr`]);
+          }
+          io.stdout.write(formatTable(rows));
+          return 0;
+        });
+      }),
+    );
+
+  withConnection(job.command('logs'))
+    .description("print a finished job's output, or follow it live with --follow")
+    .argument('<job-id>')
+    .option('-f, --follow', 'stream the output as it is produced until the job ends')
+    .option('--json', 'print JSON (with --follow: one frame per line)')
+    .action(
+      act(EXIT_RUNTIME, async (cmd, args) => {
+        const o = cmd.opts<ConnectionFlags & { follow?: boolean; json?: boolean }>();
+        const id = args[0] as string;
+        return withClient(o, async (c) => {
+          if (o.follow !== true) {
+            const s = await c.status(id);
+            if (o.json === true) io.stdout.write(`${JSON.stringify({ job_id: s.job_id, status: s.status, stdout: s.result?.stdout ?? null, stderr: s.result?.stderr ?? null })}\n`);
+            else if (s.result !== null) {
+              io.stdout.write(s.result.stdout);
+              io.stderr.write(s.result.stderr);
+            }
+            if (s.result === null) io.stderr.write(`quickcmd: job ${id} is ${s.status}; use --follow to stream its output\n`);
+            return 0;
+          }
+          const ac = new AbortController();
+          const stop = (): void => ac.abort();
+          signals.once('SIGINT', stop);
+          try {
+            const fin = await c.follow(id, {
+              signal: ac.signal,
+              onFrame: (f) => (o.json === true ? io.stdout.write(`${JSON.stringify(f)}\n`) : io[f.stream].write(f.data)),
+            });
+            if (o.json === true) io.stdout.write(`${JSON.stringify(fin)}\n`);
+            return 0;
+          } catch (e) {
+            if (e instanceof FollowAborted) return EXIT_INTERRUPTED;
+            throw e;
+          } finally {
+            signals.removeListener('SIGINT', stop);
+          }
+        });
+      }),
+    );
+
+  withConnection(job.command('cancel'))
+    .description('stop a pending or running job')
+    .argument('<job-id>')
+    .option('--json', "print the agent's answer as JSON")
+    .action(
+      act(EXIT_RUNTIME, async (cmd, args) => {
+        const o = cmd.opts<ConnectionFlags & { json?: boolean }>();
+        return withClient(o, async (c) => {
+          const r = await c.cancel(args[0] as string);
+          io.stdout.write(o.json === true ? `${JSON.stringify({ job_id: r.jobId, status: r.status, cancel_requested: true })}\n` : `cancel requested: job ${r.jobId} (was ${r.status})\n`);
+          return 0;
+        });
+      }),
+    );
+
+  registerCompletion(program, io, setExit, env);
+}

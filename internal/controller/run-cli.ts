@@ -1,0 +1,172 @@
+/**
+ * `quickcmd run`: one agent (raw output, the job's exit code) or many (prefixed lines, a
+ * progress line on a terminal, a summary table, exit 0 only when every host succeeded).
+ * Ctrl-C cancels the job(s) on the agent(s) and exits 130; a second Ctrl-C quits at once.
+ */
+import { AgentClient } from './client.js';
+import { fanOut } from './fanout.js';
+import type { RunSpec } from './job-request.js';
+import { formatDuration, formatTable, PrefixedOutput, useColor, type OutStream } from './render.js';
+import { EXIT_INTERRUPTED, exitCodeFor, runJob, skippedOutcome, succeeded, type JobOutcome } from './run-job.js';
+import type { AgentTarget } from './transport.js';
+
+/** Streams and environment of a CLI run. */
+export interface ControllerIo {
+  readonly stdout: OutStream;
+  readonly stderr: OutStream;
+}
+
+/** Where interrupts come from; `process` fits. */
+export interface SignalSource {
+  once(event: 'SIGINT' | 'SIGTERM', fn: () => void): unknown;
+  removeListener(event: 'SIGINT' | 'SIGTERM', fn: () => void): unknown;
+}
+
+/** Context of a run command. */
+export interface RunContext {
+  readonly io: ControllerIo;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly signals: SignalSource;
+}
+
+/** Fan-out policy flags. */
+export interface FanOutFlags {
+  readonly parallel: number;
+  readonly maxFailures: number | null;
+  readonly json: boolean;
+}
+
+/**
+ * Abort `ac` on the first SIGINT/SIGTERM. Our listeners are then removed, so a second
+ * Ctrl-C gets Node's default and ends the process at once. Returns a disposer.
+ */
+function interruptOn(signals: SignalSource, ac: AbortController, onFirst: () => void): () => void {
+  const fire = (): void => {
+    dispose();
+    onFirst();
+    ac.abort();
+  };
+  const dispose = (): void => {
+    signals.removeListener('SIGINT', fire);
+    signals.removeListener('SIGTERM', fire);
+  };
+  signals.once('SIGINT', fire);
+  signals.once('SIGTERM', fire);
+  return dispose;
+}
+
+/** The JSON shape of one outcome (`--json`). */
+export function outcomeJson(o: JobOutcome): Record<string, unknown> {
+  return {
+    agent: o.agent,
+    job_id: o.jobId,
+    status: o.status,
+    exit_code: o.exitCode,
+    duration_ms: o.durationMs,
+    error: o.failure?.message ?? o.result?.error ?? null,
+    code: o.failure?.code ?? null,
+    result: o.result,
+  };
+}
+
+/** One line saying why a job did not succeed, or null. */
+function explain(o: JobOutcome): string | null {
+  if (o.failure !== null) return o.failure.describe();
+  if (o.status === 'cancelled') return `job ${o.jobId ?? ''} cancelled`;
+  if (o.status === 'failed' || o.status === 'rejected') return `job ${o.jobId ?? ''} ${o.status}: ${o.result?.error ?? 'no reason given'}`;
+  if (o.result?.output_truncated === true) return `job ${o.jobId ?? ''}: output truncated by the agent's max_output_bytes`;
+  return null;
+}
+
+/** Run on one agent; resolves with the exit code (the job's own). */
+export async function runSingle(target: AgentTarget, spec: RunSpec, ctx: RunContext, json: boolean): Promise<number> {
+  const { io } = ctx;
+  const client = new AgentClient(target);
+  const ac = new AbortController();
+  let jobId: string | null = null;
+  const dispose = interruptOn(ctx.signals, ac, () => {
+    io.stderr.write(`quickcmd: interrupted: cancelling job ${jobId ?? '(being submitted)'} on ${target.name} (Ctrl-C again to quit now)\n`);
+  });
+  try {
+    const outcome = await runJob(client, spec, {
+      signal: ac.signal,
+      onSubmitted: (id) => (jobId = id),
+      onFrame: (f) => {
+        if (!json) io[f.stream].write(f.data);
+      },
+    });
+    if (json) io.stdout.write(`${JSON.stringify(outcomeJson(outcome))}\n`);
+    const why = explain(outcome);
+    if (why !== null) io.stderr.write(`quickcmd: ${why}\n`);
+    return exitCodeFor(outcome);
+  } finally {
+    dispose();
+    client.close();
+  }
+}
+
+/** Run on many agents; resolves with 0 only when every host succeeded (130 after Ctrl-C). */
+export async function runFanOut(targets: readonly AgentTarget[], spec: RunSpec, ctx: RunContext, flags: FanOutFlags): Promise<number> {
+  const { io } = ctx;
+  const clients = targets.map((t) => new AgentClient(t));
+  const out = new PrefixedOutput(io, clients.map((c) => c.name), useColor(io.stdout, ctx.env), io.stderr.isTTY === true && !flags.json);
+  const ac = new AbortController();
+  let interrupted = false;
+  const dispose = interruptOn(ctx.signals, ac, () => {
+    interrupted = true;
+    out.clearProgress();
+    io.stderr.write('quickcmd: interrupted: cancelling running jobs, starting no more (Ctrl-C again to quit now)\n');
+  });
+  try {
+    const results = await fanOut(
+      clients,
+      {
+        run: async (client, signal) => {
+          const o = await runJob(client, spec, {
+            signal,
+            onFrame: (f) => {
+              if (!flags.json) out.write(client.name, f.stream, f.data);
+            },
+          });
+          out.end(client.name);
+          const why = explain(o);
+          if (why !== null && !flags.json) out.note(client.name, why.startsWith(`agent ${client.name}: `) ? why.slice(client.name.length + 8) : why);
+          return o;
+        },
+        ok: succeeded,
+        skipped: (client) => skippedOutcome(client.name),
+      },
+      {
+        parallel: flags.parallel,
+        maxFailures: flags.maxFailures,
+        signal: ac.signal,
+        onProgress: (p) => {
+          if (interrupted) return;
+          const stop = p.halted ? ', failure limit reached: starting no more' : '';
+          out.setProgress(`[${p.done}/${p.total} done] ${p.running} running, ${p.failed} failed${stop}`);
+        },
+      },
+    );
+    out.clearProgress();
+    if (flags.json) io.stdout.write(`${JSON.stringify(results.map(outcomeJson))}\n`);
+    else io.stderr.write(summary(results, interrupted ? 'interrupted' : `more than ${flags.maxFailures ?? 0} failed`));
+    if (interrupted) return EXIT_INTERRUPTED;
+    return results.every(succeeded) ? 0 : 1;
+  } finally {
+    dispose();
+    for (const c of clients) c.close();
+  }
+}
+
+/** The end-of-run table: agent, status, exit code, duration, job id. */
+export function summary(results: readonly JobOutcome[], skipReason: string): string {
+  const rows = [['AGENT', 'STATUS', 'EXIT', 'DURATION', 'JOB']];
+  for (const r of results) {
+    const status = r.status === 'error' && r.failure !== null ? `error ${r.failure.code}` : r.status;
+    rows.push([r.agent, status, r.exitCode === null ? '-' : String(r.exitCode), formatDuration(r.durationMs), r.jobId ?? '-']);
+  }
+  const ok = results.filter(succeeded).length;
+  const skipped = results.filter((r) => r.status === 'skipped').length;
+  const why = skipped > 0 ? ` (${skipped} skipped: ${skipReason})` : '';
+  return `\n${formatTable(rows)}${ok} of ${results.length} hosts succeeded${why}\n`;
+}
