@@ -41,6 +41,8 @@ export interface AgentDeps {
   readonly logger?: Logger;
   /** Period of the reconciler and retention pruning (default 60 s). */
   readonly maintenanceMs?: number;
+  /** Keep-alive ping period of live-log followers (default 30 s). */
+  readonly streamPingIntervalMs?: number;
 }
 
 /** A built agent. */
@@ -101,7 +103,7 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
   const router = buildRouter({ config, clock, intake, auth, manager, docker, audit, metrics });
   app.use(router.routes());
   const server = createServer(initial, app.callback());
-  const streams: StreamServer = createStreamServer({ config, clock, auth, manager, store, hub, metrics, logger });
+  const streams: StreamServer = createStreamServer({ config, clock, auth, manager, store, hub, metrics, logger, pingIntervalMs: deps.streamPingIntervalMs });
   server.on('upgrade', (req, socket, head) => streams.handleUpgrade(req, socket, head));
 
   let maintenance: NodeJS.Timeout | null = null;
