@@ -181,7 +181,10 @@ describe('reconciliation at start', () => {
     assert.equal(doneResult.status, 'completed');
     await a.stop();
 
-    const otherMade = make({ [LABEL_AGENT]: 'other-agent', [LABEL_JOB]: done.payload.jobId }, true);
+    const otherMade = make({ [LABEL_AGENT]: 'other-agent', [LABEL_JOB]: done.payload.jobId }, true).then((id) => {
+      foreign.push(id);
+      return id;
+    });
     const strays = await Promise.all([
       make({ [LABEL_AGENT]: agentId, [LABEL_JOB]: done.payload.jobId }, true), // job finished
       make({ [LABEL_AGENT]: agentId, [LABEL_JOB]: 'job-never-accepted' }, true), // unknown job
@@ -189,7 +192,6 @@ describe('reconciliation at start', () => {
       make({ [LABEL_AGENT]: agentId }, true), // no job label
     ]);
     const other = await otherMade;
-    foreign.push(other);
     assert.equal((await labelled(docker, agentId)).length, strays.length);
 
     b = await startTestAgent({}, {}, { dir: a.dir, pki: a.pki, secret: a.secret });
