@@ -234,7 +234,7 @@ export function registerControllerCommands(program: Command, io: ControllerIo, s
         const o = cmd.opts<ConnectionFlags & { json?: boolean }>();
         return withClient(o, async (c) => {
           const r = await c.cancel(args[0] as string);
-          io.stdout.write(o.json === true ? `${JSON.stringify({ job_id: r.jobId, status: r.status, cancel_requested: true })}\n` : `cancel requested: job ${r.jobId} (was ${r.status})\n`);
+          io.stdout.write(o.json === true ? `${JSON.stringify({ job_id: r.jobId, status: r.status, cancel_requested: true })}\n` : `cancel requested: job ${r.jobId} (status now: ${r.status})\n`);
           return 0;
         });
       }),
