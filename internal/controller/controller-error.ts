@@ -31,7 +31,8 @@ export class ControllerError extends Error {
   /** One line for a person: agent, message, a hint for the common fixes, and the code. */
   describe(): string {
     const hint = hintFor(this);
-    return `agent ${this.agent}: ${this.message}${hint === '' ? '' : `; ${hint}`} (${this.code})`;
+    const line = `agent ${this.agent}: ${this.message}${hint === '' ? '' : `; ${hint}`} (${this.code})`;
+    return line.replace(/\s+/g, ' ');
   }
 }
 
@@ -47,6 +48,8 @@ function hintFor(e: ControllerError): string {
   switch (e.code) {
     case 'TLS_VERIFY_FAILED':
       return "pass --ca-file with the agent's CA or certificate";
+    case 'TLS_ERROR':
+      return /certificate.required|handshake.failure/i.test(e.message) ? 'the agent wants a client certificate: pass --cert and --key' : '';
     case 'INVALID_SIGNATURE':
     case 'UNAUTHENTICATED':
       return 'check --controller-id and --secret-file against the agent config';
@@ -86,11 +89,17 @@ function errnoCode(e: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
+/** OpenSSL's `…:error:0A00045C:SSL routines:fn:reason:file:line:…` → `reason`; always one line. */
+function readable(msg: string): string {
+  const ssl = /SSL routines:[^:]*:([^:]+):/.exec(msg);
+  return (ssl?.[1] ?? msg).replace(/\s+/g, ' ').trim();
+}
+
 /** Turn a socket or TLS failure into a ControllerError with a client-side code. */
 export function networkError(agent: string, e: unknown): ControllerError {
   if (e instanceof ControllerError) return e;
   const code = errnoCode(e) ?? '';
-  const msg = e instanceof Error ? e.message : String(e);
+  const msg = readable(e instanceof Error ? e.message : String(e));
   if (TLS_VERIFY_CODES.has(code)) return new ControllerError(agent, 'TLS_VERIFY_FAILED', `TLS verification failed: ${msg}`, { cause: e });
   if (code.startsWith('ERR_SSL') || code === 'EPROTO' || code.startsWith('ERR_TLS')) {
     return new ControllerError(agent, 'TLS_ERROR', `TLS handshake failed: ${msg}`, { cause: e });

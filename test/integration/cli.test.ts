@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { makePki } from '../helpers/tls.js';
 import { status, waitForEnd, type ClientTarget } from '../helpers/client.js';
 import { requireDocker } from '../helpers/docker.js';
 import { hasCommand, run, type RunResult } from '../helpers/exec.js';
@@ -149,6 +150,24 @@ describe('connection errors are one clear line', () => {
     const s = await cli(['job', 'status', ...conn(a1), 'no-such-job']);
     assert.equal(s.code, 1);
     assert.match(s.stderr, /\(JOB_NOT_FOUND\)/);
+  });
+
+  it('mTLS: --cert and --key present a client certificate; without them the agent is refused', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quickcmd-cli-mtls-'));
+    const pki = makePki(path.join(dir, 'pki'));
+    const m = await startTestAgent({ tls_client_ca_file: pki.caCert }, {}, { dir, pki, secret: a1.secret });
+    try {
+      const client = pki.client(m.controllerId);
+      const ok = await cli(['run', ...conn(m), '--cert', client.cert, '--key', client.key, '--', 'echo mtls']);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal(ok.stdout, 'mtls\n');
+      const refused = await cli(['run', ...conn(m), '--', 'echo never']);
+      assert.equal(refused.code, 125);
+      assert.match(refused.stderr, /^quickcmd: agent 127\.0\.0\.1:\d+: .*\((TLS_ERROR|UNREACHABLE)\)$/m);
+      assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+    } finally {
+      await m.stop();
+    }
   });
 
   it('reports an unreachable agent', async () => {
