@@ -41,6 +41,8 @@ export interface FollowOptions {
   readonly keep?: boolean;
   /** Pause the socket as soon as the handshake completes. */
   readonly pause?: boolean;
+  /** Called after each frame. */
+  readonly onFrame?: (f: Follower) => void;
 }
 
 /** A running follower. */
@@ -144,6 +146,7 @@ export function follow(t: StreamTarget, jobId: string, o: FollowOptions = {}): F
     }
     f.lastSeq = frame.seq;
     if (o.keep !== false || frame.final) f.frames.push(frame);
+    o.onFrame?.(f);
     for (const w of waiters) w();
   });
   return f;
