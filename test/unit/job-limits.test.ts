@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { stringify } from 'yaml';
 import { parseConfig, type AgentConfig } from '../../internal/agent/config.js';
 import { RejectionError, type ErrorCode } from '../../internal/agent/errors.js';
-import { jobSpecFor, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS } from '../../internal/agent/job-limits.js';
+import { jobSpecFor, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS, MIN_MEMORY_BYTES } from '../../internal/agent/job-limits.js';
 import type { JobPayload } from '../../internal/agent/payload.js';
 
 const cfg: AgentConfig = parseConfig(
@@ -95,7 +95,9 @@ test('malformed requests are INVALID_PAYLOAD naming the field', () => {
   rejects({ cpu_limit: 0 }, 'INVALID_PAYLOAD', /sandbox\.cpu_limit/);
   rejects({ cpu_limit: -1 }, 'INVALID_PAYLOAD', /sandbox\.cpu_limit/);
   rejects({ memory_limit: 1.5 * 1024 * 1024 * 64 + 0.5 }, 'INVALID_PAYLOAD', /sandbox\.memory_limit must be a positive integer/);
-  rejects({ memory_limit: 1024 }, 'INVALID_PAYLOAD', /sandbox\.memory_limit must be at least 4194304/);
+  rejects({ memory_limit: 1024 }, 'INVALID_PAYLOAD', new RegExp(`sandbox\\.memory_limit must be at least ${MIN_MEMORY_BYTES}`));
+  rejects({ memory_limit: MIN_MEMORY_BYTES - 1 }, 'INVALID_PAYLOAD', /sandbox\.memory_limit must be at least/);
+  assert.equal(jobSpecFor(payload({ memory_limit: MIN_MEMORY_BYTES }), cfg).memoryLimit, MIN_MEMORY_BYTES);
   rejects({ timeout_seconds: 1.5 }, 'INVALID_PAYLOAD', /sandbox\.timeout_seconds must be a positive integer/);
   rejects({ env: [] }, 'INVALID_PAYLOAD', /sandbox\.env must be an object/);
   rejects({ env: { '1BAD': 'x' } }, 'INVALID_PAYLOAD', /sandbox\.env\.1BAD is not a valid variable name/);
