@@ -5,13 +5,13 @@
  * API is the witness for what happened on the agent.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { startTestAgent, type TestAgent } from '../helpers/agent.js';
+import { freePort, prepareAgentDir, spawnAgent, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { makePki } from '../helpers/tls.js';
 import { status, waitForEnd, type ClientTarget } from '../helpers/client.js';
 import { requireDocker } from '../helpers/docker.js';
@@ -26,6 +26,41 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('QUICKCMD_') && k !== 'NODE_EXTRA_CA_CERTS') env[k] = v;
   return { ...env, HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), NO_COLOR: '1', ...extra };
+}
+
+/** A CLI still running, with its output so far. */
+function spawnCli(args: readonly string[]): { proc: ChildProcess; exited: Promise<number | null>; stdout(): string; stderr(): string; until(pred: (out: string) => boolean, ms: number): Promise<void> } {
+  const proc = spawn(process.execPath, [bin, ...args], { cwd: root, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  const waiters: (() => void)[] = [];
+  proc.stdout?.on('data', (b: Buffer) => {
+    out += b.toString();
+    for (const w of waiters) w();
+  });
+  proc.stderr?.on('data', (b: Buffer) => (err += b.toString()));
+  const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
+  return {
+    proc,
+    exited,
+    stdout: () => out,
+    stderr: () => err,
+    until: (pred, ms) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out waiting for output; stdout: ${out} stderr: ${err}`)), ms);
+        const check = (): void => {
+          if (!pred(out)) return;
+          clearTimeout(timer);
+          resolve();
+        };
+        waiters.push(check);
+        check();
+        void exited.then(() => {
+          clearTimeout(timer);
+          if (!pred(out)) reject(new Error(`exited before the output came; stdout: ${out} stderr: ${err}`));
+        });
+      }),
+  };
 }
 
 function cli(args: readonly string[], extraEnv: Record<string, string> = {}): Promise<RunResult> {
@@ -90,25 +125,38 @@ describe('quickcmd run (one agent)', () => {
     assert.match(r.stderr, /timed out/);
   });
 
-  it('Ctrl-C cancels the job on the agent and exits 130', async () => {
+  it('streams output live; Ctrl-C cancels the job on the agent and exits 130', async () => {
     const jobId = `cli-ctrlc-${Date.now()}`;
-    const child = spawn(process.execPath, [bin, 'run', ...conn(a1), '--job-id', jobId, '--', 'echo started; sleep 60'], { cwd: root, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-    // Wait (bounded) until the agent runs the job, then interrupt the CLI as a terminal would.
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const s = await status(target(a1), jobId);
-      if (s.status === 200 && s.json()['status'] === 'running') break;
-      assert.ok(Date.now() < deadline, `job never ran: ${s.text} ${stderr}`);
-      await new Promise((res) => setTimeout(res, 100));
-    }
-    child.kill('SIGINT');
-    assert.equal(await exited, 130, stderr);
+    const child = spawnCli(['run', ...conn(a1), '--job-id', jobId, '--', 'echo started; sleep 60']);
+    // The first line arrives while the job still runs: output is followed live.
+    await child.until((out) => out.includes('started\n'), 60_000);
+    assert.equal((await status(target(a1), jobId)).json()['status'], 'running');
+    child.proc.kill('SIGINT');
+    assert.equal(await child.exited, 130, child.stderr());
     const end = await waitForEnd(target(a1), jobId);
     assert.equal(end['status'], 'cancelled');
-    assert.match(stderr, new RegExp(`cancelling job ${jobId}`));
+    assert.match(child.stderr(), new RegExp(`cancelling job ${jobId}`));
+  });
+
+  it('resumes from the last frame after the agent restarts mid-job: nothing lost, nothing twice', async () => {
+    const port = await freePort();
+    // spawnAgent waits for the "agent listening" log line (level info).
+    const env = prepareAgentDir({ port, log_level: 'info' });
+    let agent = await spawnAgent(env, port);
+    const flags = ['--agent', agent.url, '--controller-id', env.controllerId, '--secret-file', env.secretFile, '--ca-file', env.pki.caCert];
+    try {
+      const child = spawnCli(['run', ...flags, '--', 'echo before; sleep 5; echo after; exit 6']);
+      await child.until((out) => out.includes('before\n'), 60_000);
+      agent.child.kill('SIGKILL');
+      await agent.exited;
+      agent = await spawnAgent(env, port);
+      assert.equal(await child.exited, 6, child.stderr());
+      assert.equal(child.stdout(), 'before\nafter\n');
+    } finally {
+      agent.child.kill('SIGTERM');
+      await agent.exited;
+      fs.rmSync(env.dir, { recursive: true, force: true });
+    }
   });
 
   it('prints the result as parseable JSON with --json', async () => {
