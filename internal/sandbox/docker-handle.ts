@@ -3,7 +3,7 @@
  * only after the exit AND the end of its output, plus idempotent stop and destroy.
  */
 import type Dockerode from 'dockerode';
-import { containerState, exitResult, failedResult, waitStatus } from './docker-answers.js';
+import { containerState, exitResult, failedResult, readableOf, waitStatus } from './docker-answers.js';
 import type { OutputPump } from './output-pump.js';
 import type { ExitResult, SandboxHandle } from './sandbox.js';
 import { dockerFailure, isConnectionError, isNotFound, toSandboxError } from './sandbox-error.js';
@@ -19,6 +19,14 @@ const OUTPUT_DRAIN_MS = 5000;
 /** Runs after the container exited and the first stream ended, before the result is read (replay catch-up). */
 export type AfterExit = () => Promise<void>;
 
+/** The part of docker-modem the events query needs (`Container.modem` is untyped). */
+interface EventsModem {
+  dial(options: object, callback: (err: unknown, data: unknown) => void): void;
+}
+
+/** Longest wait for the engine's event log when explaining a signal exit. */
+const EVENTS_QUERY_MS = 3000;
+
 /** Handle over one container; created by DockerSandbox. */
 export class DockerHandle implements SandboxHandle {
   /** Full id of the container. */
@@ -27,6 +35,10 @@ export class DockerHandle implements SandboxHandle {
   private stopping: Promise<void> | null = null;
   private destroying: Promise<void> | null = null;
   private readonly abort = new AbortController();
+  /** Set once the agent asked this container to stop: a signal exit is then explained. */
+  private stopRequested = false;
+  /** Unix seconds just before this handle existed; the engine's kill events are searched from here. */
+  private readonly sinceSeconds = Date.now() / 1000 - 1;
 
   constructor(
     private readonly container: Dockerode.Container,
@@ -46,6 +58,7 @@ export class DockerHandle implements SandboxHandle {
 
   /** SIGTERM, SIGKILL after `graceSeconds` (Docker does both); already stopped or gone is success. */
   stop(graceSeconds: number): Promise<void> {
+    this.stopRequested = true;
     this.stopping ??= this.stopOnce(graceSeconds).finally(() => {
       this.stopping = null;
     });
@@ -83,13 +96,68 @@ export class DockerHandle implements SandboxHandle {
         this.logger?.warn({ containerId: this.containerId, err: e }, 'replaying the final output failed');
       }
     }
+    let result: ExitResult;
     try {
-      return exitResult(containerState(await this.container.inspect()));
+      result = exitResult(containerState(await this.container.inspect()));
     } catch (e) {
       // The wait answer already holds the exit code; only OOMKilled is unknown.
       this.logger?.warn({ containerId: this.containerId, err: e }, 'inspect after exit failed; OOM state unknown');
-      return exitResult({ exitCode: status, oomKilled: false });
+      result = exitResult({ exitCode: status, oomKilled: false });
     }
+    return this.explainSignal(result);
+  }
+
+  /**
+   * A signal death the agent did not ask for is not the command's own exit when the engine
+   * killed the container: a stopping dockerd (systemctl restart docker) stops every
+   * container and answers the pending wait normally, so without this the job would read
+   * as completed with exit 137. The engine logs a `kill` event whenever it signals a
+   * container, never when the command kills itself, so the event log tells them apart.
+   */
+  private async explainSignal(r: ExitResult): Promise<ExitResult> {
+    if (r.signal === null || r.error !== null || r.oomKilled || this.stopRequested || this.abort.signal.aborted) return r;
+    try {
+      const signal = await this.engineKillSignal();
+      if (signal === null) return r;
+      return { ...r, error: `container was killed by the Docker engine (signal ${signal}) without the agent asking: the engine stopped or restarted, or someone ran docker stop/kill` };
+    } catch (e) {
+      if (isConnectionError(e)) return { ...r, error: `docker engine became unavailable as the container died (signal ${r.signal})` };
+      this.logger?.warn({ containerId: this.containerId, err: e }, 'could not read the engine events to explain a signal exit');
+      return r;
+    }
+  }
+
+  /** Signal of the last `kill` event the engine logged for this container since the handle existed, or null. */
+  private async engineKillSignal(): Promise<number | null> {
+    const modem: EventsModem = this.container.modem;
+    const stream = await new Promise<unknown>((resolve, reject) => {
+      modem.dial(
+        {
+          path: '/events?',
+          method: 'GET',
+          options: {
+            since: this.sinceSeconds.toFixed(3),
+            until: (Date.now() / 1000).toFixed(3),
+            filters: JSON.stringify({ container: [this.containerId], event: ['kill'] }),
+          },
+          abortSignal: AbortSignal.timeout(EVENTS_QUERY_MS),
+          isStream: true,
+          statusCodes: { 200: true, 500: 'server error' },
+        },
+        (err, data) => (err ? reject(err) : resolve(data)),
+      );
+    });
+    const chunks: Buffer[] = [];
+    for await (const c of readableOf(stream)) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(String(c)));
+    let signal: number | null = null;
+    for (const line of Buffer.concat(chunks).toString('utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      const ev: unknown = JSON.parse(line);
+      const attrs = (ev as { Actor?: { Attributes?: Record<string, unknown> } }).Actor?.Attributes;
+      const n = Number(attrs?.['signal']);
+      if (Number.isInteger(n) && n > 0) signal = n;
+    }
+    return signal;
   }
 
   private async drain(): Promise<void> {
