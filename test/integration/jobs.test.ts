@@ -227,6 +227,31 @@ describe('jobs through the agent API', () => {
     assert.equal(health.status, 200, health.text);
   });
 
+  it('a command that dies of a signal by itself is completed with 128+n', async () => {
+    const r = await run(a, "sh -c 'kill -9 $$'; exit $?");
+    assert.equal(r.status, 'completed', JSON.stringify(r));
+    assert.equal(r.exit_code, 137);
+    assert.equal(r.error, null);
+  });
+
+  it('a container killed from outside the agent (docker kill) ends failed, not completed', async () => {
+    const id = await start(a, 'echo up; sleep 30');
+    const agentId = a.agent.agentId;
+    const deadline = Date.now() + 30_000;
+    let container: Dockerode.ContainerInfo | undefined;
+    while (container === undefined) {
+      assert.ok(Date.now() < deadline, 'container did not appear');
+      container = (await labelled(docker, agentId, false)).find((c) => c.Labels['io.quickcmd.job'] === id);
+      if (container === undefined) await new Promise((res) => setTimeout(res, 25));
+    }
+    await statusUntil(a, id, (s) => s === 'running');
+    await docker.getContainer(container.Id).kill();
+    const r = await finished(a, id);
+    assert.equal(r.status, 'failed', JSON.stringify(r));
+    assert.match(r.error ?? '', /killed by the Docker engine \(signal 9\) without the agent asking/);
+    assert.equal(r.exit_code, 137);
+  });
+
   it('cancels a running job', async () => {
     const id = await start(a, 'echo begun; sleep 30');
     await statusUntil(a, id, (s) => s === 'running');
