@@ -8,6 +8,9 @@
 export type ErrorCode =
   | 'INVALID_JSON'
   | 'INVALID_PAYLOAD'
+  | 'MALFORMED_REQUEST'
+  | 'REQUEST_TIMEOUT'
+  | 'HEADERS_TOO_LARGE'
   | 'INVALID_SIGNATURE'
   | 'JOB_EXPIRED'
   | 'JOB_TOO_OLD'
@@ -40,7 +43,12 @@ export function statusFor(code: ErrorCode): number {
   switch (code) {
     case 'INVALID_JSON':
     case 'INVALID_PAYLOAD':
+    case 'MALFORMED_REQUEST':
       return 400;
+    case 'REQUEST_TIMEOUT':
+      return 408;
+    case 'HEADERS_TOO_LARGE':
+      return 431;
     case 'INVALID_SIGNATURE':
     case 'JOB_EXPIRED':
     case 'JOB_TOO_OLD':

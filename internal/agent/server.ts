@@ -8,7 +8,8 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { AgentConfig } from './config.js';
-import { ConfigError } from './errors.js';
+import type { Duplex } from 'node:stream';
+import { ConfigError, statusFor, type ErrorCode } from './errors.js';
 
 /** Either kind of server. */
 export type AgentServer = http.Server | https.Server;
@@ -43,7 +44,25 @@ export function createServer(cfg: AgentConfig, handler: Handler): AgentServer {
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 5_000;
+  server.on('clientError', answerClientError);
   return server;
+}
+
+const REASONS: Readonly<Record<number, string>> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
+
+/**
+ * Requests Node cannot even parse (garbage request line, Content-Length with chunked,
+ * oversized headers, slow headers) still get the `{"error","code"}` body of SPEC §3.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const code: ErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : 'MALFORMED_REQUEST';
+  const status = statusFor(code);
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: 'malformed HTTP request', code });
+  socket.end(`HTTP/1.1 ${status} ${REASONS[status] ?? 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /** Listen on the config's address and port. */
