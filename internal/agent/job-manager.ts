@@ -254,7 +254,10 @@ export class JobManager {
     this.accepting = false;
     this.stopping = true;
     this.detached = true;
-    for (const r of this.runs.values()) if (r.timer !== null) clearTimeout(r.timer);
+    for (const r of this.runs.values()) {
+      if (r.timer !== null) clearTimeout(r.timer);
+      r.output.detach();
+    }
   }
 
   private launch(rec: JobRecord, adoptContainer: string | null): void {

@@ -64,6 +64,17 @@ export class JobOutput implements OutputSink {
     this.enqueue(stream, this.framers[stream].push(kept));
   }
 
+  /**
+   * Store what is batched now and take nothing more (the agent is closing; the next start
+   * replays the rest from the engine's log). Idempotent.
+   */
+  detach(): void {
+    if (this.closed) return;
+    this.closed = true;
+    // A flush scheduled for later would find the database closed.
+    this.flush();
+  }
+
   /** Flush everything (including incomplete UTF-8 tails) and return the totals. Idempotent. */
   finish(): OutputSummary {
     if (!this.closed) {

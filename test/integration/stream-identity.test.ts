@@ -14,7 +14,7 @@ import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { submit } from '../helpers/client.js';
 import { requireDocker } from '../helpers/docker.js';
 import { makePki, type TestPki } from '../helpers/tls.js';
-import { followToEnd, refusal, streamPath, textOf, type StreamTarget } from './stream-client.js';
+import { follow, followToEnd, refusal, streamPath, textOf, type StreamTarget } from './stream-client.js';
 
 function fresh(): { dir: string; pki: TestPki; secret: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quickcmd-stream-'));
@@ -85,5 +85,25 @@ describe('live logs across an agent restart', () => {
     assert.equal(textOf(afterRestart.frames, 'stderr'), 'two\n');
     const resumed = await followToEnd(targetOf(second), id, { fromSeq: 1 });
     assert.deepEqual(resumed.frames, before.frames.filter((f) => f.seq > 1));
+  });
+
+  it('closes followers with 1001 when the agent stops; they resume on the restarted agent', async () => {
+    await second?.stop();
+    second = null;
+    first = await startTestAgent({}, {}, env);
+    const id = await run(targetOf(first), 'echo before; sleep 3; echo after');
+    const f = follow(targetOf(first), id);
+    await f.until((x) => x.count >= 1);
+    await first.stop();
+    first = null;
+    assert.equal((await f.closed).code, 1001);
+    assert.deepEqual(f.errors, []);
+    // The container kept running; the next agent re-adopts it and the follower picks up after its last frame.
+    second = await startTestAgent({}, {}, env);
+    const rest = await followToEnd(targetOf(second), id, { fromSeq: f.lastSeq });
+    assert.deepEqual(rest.errors, []);
+    assert.equal(rest.code, 1000);
+    assert.equal(textOf([...f.frames, ...rest.frames]), 'before\nafter\n');
+    assert.equal(rest.final?.status, 'completed');
   });
 });
