@@ -76,6 +76,17 @@ function target(a: TestAgent): ClientTarget {
   return { url: a.url, caFile: a.pki.caCert, secret: a.secret, controllerId: a.controllerId };
 }
 
+/** Poll (bounded) until the job reaches `want`. */
+async function waitForStatus(a: TestAgent, jobId: string, want: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const s = await status(target(a), jobId);
+    if (s.status === 200 && s.json()['status'] === want) return;
+    assert.ok(Date.now() < deadline, `job ${jobId} never became ${want}: ${s.text}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
 let a1: TestAgent;
 let a2: TestAgent;
 let a3: TestAgent;
@@ -215,6 +226,30 @@ describe('connection errors are one clear line', () => {
       assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
     } finally {
       await m.stop();
+    }
+  });
+
+  it('403, 409 and 429 each print one line with the code, and run exits 125', async () => {
+    const img = await cli(['run', ...conn(a2), '--image', 'not-allowed:latest', '--', 'true']);
+    assert.equal(img.code, 125);
+    assert.match(img.stderr, /^quickcmd: agent .*: job refused: .*\(IMAGE_NOT_ALLOWED\)\n$/);
+    const jobId = `cli-dup-${Date.now()}`;
+    assert.equal((await cli(['run', ...conn(a2), '--job-id', jobId, '--', 'true'])).code, 0);
+    const dup = await cli(['run', ...conn(a2), '--job-id', jobId, '--', 'true']);
+    assert.equal(dup.code, 125);
+    assert.match(dup.stderr, /^quickcmd: agent .*: job refused: .*; use a new --job-id \(DUPLICATE_JOB\)\n$/);
+    const busy = await startTestAgent({ max_concurrent_jobs: 1, max_queued_jobs: 0 });
+    try {
+      const first = await cli(['job', 'submit', ...conn(busy), '--', 'sleep 60']);
+      assert.equal(first.code, 0, first.stderr);
+      await waitForStatus(busy, first.stdout.trim(), 'running');
+      const full = await cli(['run', ...conn(busy), '--', 'true']);
+      assert.equal(full.code, 125);
+      assert.match(full.stderr, /^quickcmd: agent .*: job refused: .*; retry in \d+s \(QUEUE_FULL\)\n$/);
+      assert.equal((await cli(['job', 'cancel', ...conn(busy), first.stdout.trim()])).code, 0);
+      await waitForEnd(target(busy), first.stdout.trim());
+    } finally {
+      await busy.stop();
     }
   });
 
