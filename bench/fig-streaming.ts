@@ -1,0 +1,59 @@
+/**
+ * Figure 3, streaming: one job printing 200 MiB as fast as it can, followed by one
+ * WebSocket client, against a raw dockerode attach of the same container. Rate = bytes
+ * received / (last byte − first byte) at the receiver. The producer asks for 2 CPUs so it
+ * is not the bottleneck; max_output_bytes is raised so every byte is kept and streamed
+ * (the engine log bound follows it, identically for the raw container).
+ */
+import { BenchClient } from './bench-client.js';
+import { ratioOf, type BenchContext, type Figure } from './context.js';
+import { untilGone } from './engine-watch.js';
+import { median } from './stats.js';
+
+const BYTES = 200 * 1024 * 1024;
+const MAX_OUTPUT = 256 * 1024 * 1024;
+const CPU = 2;
+/** 200 MiB of 'a' without a newline, in 64 KiB writes. */
+const COMMAND = `dd if=/dev/zero bs=65536 count=${BYTES / 65536} 2>/dev/null | tr '\\0' a`;
+
+/** Run the streaming section. */
+export async function streamingSection(ctx: BenchContext): Promise<Figure[]> {
+  const agent = await ctx.startAgent('streaming', { max_output_bytes: MAX_OUTPUT, max_cpu_limit: CPU });
+  const client = new BenchClient(agent);
+  const agentId = agent.agentId() ?? '';
+  const agentRates: number[] = [];
+  const rawRates: number[] = [];
+  const mb = (bytes: number, ms: number): number => bytes / (1024 * 1024) / (ms / 1000);
+  const agentRun = async (): Promise<void> => {
+    const { jobId } = await client.submit(COMMAND, { cpu_limit: CPU });
+    const f = await client.follow(jobId);
+    if (f.bytes !== BYTES || f.firstFrameAt === null) throw new Error(`streaming job delivered ${f.bytes} bytes (${f.status})`);
+    agentRates.push(mb(f.bytes, f.finalAt - f.firstFrameAt));
+    await untilGone(ctx.raw.docker, agentId, jobId);
+  };
+  const rawRun = async (): Promise<void> => {
+    const r = await ctx.raw.run(COMMAND, { cpuLimit: CPU, logMaxBytes: Math.max(128 * 1024 * 1024, 32 * MAX_OUTPUT) });
+    if (r.bytes !== BYTES || r.firstByteMs === null || r.lastByteMs === null) throw new Error(`raw streaming got ${r.bytes} bytes`);
+    rawRates.push(mb(r.bytes, r.lastByteMs - r.firstByteMs));
+  };
+  try {
+    const runs = ctx.n(3, 1);
+    for (let i = 0; i < runs; i++) {
+      if (i % 2 === 0) {
+        await agentRun();
+        await rawRun();
+      } else {
+        await rawRun();
+        await agentRun();
+      }
+      ctx.log(`streaming run ${i + 1}/${runs}: agent ${agentRates.at(-1)?.toFixed(1)} MiB/s, raw ${rawRates.at(-1)?.toFixed(1)} MiB/s`);
+    }
+  } finally {
+    client.close();
+    await ctx.stopAgent(agent);
+  }
+  const a = median(agentRates);
+  const r = median(rawRates);
+  const ratio = ratioOf(a, r);
+  return [{ section: 'streaming', figure: '200 MiB job → one WebSocket follower', unit: 'MiB/s', agent: a, raw: r, ratio, target: 'ratio ≥ 0.8', met: ratio !== null && ratio >= 0.8, details: { agent_runs: agentRates, raw_runs: rawRates } }];
+}
