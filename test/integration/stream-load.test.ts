@@ -47,9 +47,31 @@ async function followAll(target: StreamTarget, id: string, fromSeq = 0, progress
   }
 }
 
+/** Samples this process's memory until stopped; returns the peak growth of RSS and of Buffer memory. */
+function memoryWatch(): { stop(): { rss: number; buffers: number } } {
+  const base = process.memoryUsage();
+  let rss = base.rss;
+  let buffers = base.arrayBuffers;
+  const timer = setInterval(() => {
+    const m = process.memoryUsage();
+    rss = Math.max(rss, m.rss);
+    buffers = Math.max(buffers, m.arrayBuffers);
+  }, 20);
+  return {
+    stop() {
+      clearInterval(timer);
+      return { rss: rss - base.rss, buffers: buffers - base.arrayBuffers };
+    },
+  };
+}
+
+const BIG_COMMAND = "head -c 100000000 /dev/zero | tr '\\0' a";
+
 describe('live logs under load', () => {
   let t: TestAgent;
   let target: StreamTarget;
+  /** The finished 100 MB job (made by the first test that needs it). */
+  let bigJob: string | null = null;
 
   before(async () => {
     await requireDocker();
@@ -59,17 +81,9 @@ describe('live logs under load', () => {
   after(() => t.stop());
 
   it('cuts off a follower that never reads with 1013, with bounded memory; others get every byte', async (ctx) => {
-    let peak = process.memoryUsage().rss;
-    const base = peak;
-    let peakAb = process.memoryUsage().arrayBuffers;
-    const baseAb = peakAb;
-    const sampler = setInterval(() => {
-      const m = process.memoryUsage();
-      peak = Math.max(peak, m.rss);
-      peakAb = Math.max(peakAb, m.arrayBuffers);
-    }, 20);
+    const watch = memoryWatch();
     try {
-      const id = await run(target, "head -c 100000000 /dev/zero | tr '\\0' a");
+      const id = await run(target, BIG_COMMAND);
       const slow = follow(target, id, { keep: false, pause: true });
       let pastCutoff = (): void => undefined;
       const cutoffPassed = new Promise<void>((resolve) => (pastCutoff = resolve));
@@ -84,6 +98,7 @@ describe('live logs under load', () => {
       assert.equal(good.bytes, 100 * MB);
       assert.equal(good.final?.status, 'completed');
       assert.equal(good.final?.exit_code, 0);
+      bigJob = id;
       assert.deepEqual(slow.errors, []);
       assert.equal(code, 1013);
       assert.equal(slow.final, null);
@@ -92,13 +107,40 @@ describe('live logs under load', () => {
       const rest = await followAll(target, id, slow.lastSeq);
       assert.equal(slow.bytes + rest.bytes, 100 * MB);
       assert.equal(rest.final?.seq, good.final?.seq);
-      const growth = peak - base;
-      ctx.diagnostic(`slow follower got ${slow.bytes} bytes before 1013; reading follower resumed ${good.resumes} times; RSS growth ${Math.round(growth / MiB)} MiB, buffers growth ${Math.round((peakAb - baseAb) / MiB)} MiB`);
+      const growth = watch.stop();
+      ctx.diagnostic(`slow follower got ${slow.bytes} bytes before 1013; reading follower resumed ${good.resumes} times; growth: RSS ${Math.round(growth.rss / MiB)} MiB, buffers ${Math.round(growth.buffers / MiB)} MiB`);
       // Unbounded queues would hold the whole 100 MB (measured: buffers +100 MiB, RSS +156 MiB).
-      assert.ok(peakAb - baseAb < 64 * MiB, `buffers grew by ${Math.round((peakAb - baseAb) / MiB)} MiB`);
-      assert.ok(growth < 128 * MiB, `RSS grew by ${Math.round(growth / MiB)} MiB`);
+      assert.ok(growth.buffers < 64 * MiB, `buffers grew by ${Math.round(growth.buffers / MiB)} MiB`);
+      assert.ok(growth.rss < 128 * MiB, `RSS grew by ${Math.round(growth.rss / MiB)} MiB`);
     } finally {
-      clearInterval(sampler);
+      watch.stop();
+    }
+  });
+
+  it('paces the replay of a finished job by the socket: a follower that does not read costs little', async (ctx) => {
+    if (bigJob === null) {
+      bigJob = await run(target, BIG_COMMAND);
+      assert.equal((await followAll(target, bigJob)).bytes, 100 * MB);
+    }
+    const id = bigJob;
+    const watch = memoryWatch();
+    try {
+      const paused = follow(target, id, { keep: false, pause: true });
+      // Another follower replays all 100 MB meanwhile: time enough for the paused one to bloat, if it could.
+      const other = await followAll(target, id);
+      assert.equal(other.bytes, 100 * MB);
+      assert.equal(other.resumes, 0, 'replay is never cut off, only paced');
+      const growth = watch.stop();
+      ctx.diagnostic(`growth while replaying: RSS ${Math.round(growth.rss / MiB)} MiB, buffers ${Math.round(growth.buffers / MiB)} MiB`);
+      assert.ok(growth.buffers < 64 * MiB, `buffers grew by ${Math.round(growth.buffers / MiB)} MiB`);
+      assert.ok(paused.socket !== null);
+      paused.socket.resume();
+      const { code } = await paused.closed;
+      assert.deepEqual(paused.errors, []);
+      assert.equal(code, 1000, 'a replaying follower is paced, not cut off');
+      assert.equal(paused.bytes, 100 * MB);
+    } finally {
+      watch.stop();
     }
   });
 
