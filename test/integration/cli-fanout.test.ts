@@ -86,6 +86,19 @@ describe('fan-out', () => {
     assert.doesNotMatch(r.stdout + r.stderr, /\x1b\[/, 'no color when piped');
   });
 
+  it('on a terminal: colored prefixes and a progress line', async (t) => {
+    if (!(await hasCommand('script'))) return t.skip('util-linux script(1) is needed for a pseudo-terminal');
+    const q = (w: string): string => `'${w.replace(/'/g, `'\\''`)}'`;
+    const line = [process.execPath, bin, 'run', '--config', controllerYaml, '--agents', 'web1,web2', '--', 'echo hello'].map(q).join(' ');
+    // script(1) runs the CLI on a pseudo-terminal, as a person at a terminal would.
+    const r = await run('script', ['-qec', line, '/dev/null'], { cwd: root, env: cleanEnv({ NO_COLOR: '' }), timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stdout);
+    assert.match(r.stdout, /\x1b\[\d+mweb1\x1b\[0m \| hello/);
+    assert.match(r.stdout, /\x1b\[\d+mweb2\x1b\[0m \| hello/);
+    assert.match(r.stdout, /\[\d\/2 done\] \d running, 0 failed/);
+    assert.match(r.stdout, /2 of 2 hosts succeeded/);
+  });
+
   it('stops submitting once --max-failures is exceeded; the rest are skipped', async () => {
     const jobId = `cli-fanout-${Date.now()}`;
     const r = await cli(['run', '--config', controllerYaml, '--agents', 'web1,down,web2', '--parallel', '1', '--max-failures', '0', '--job-id', jobId, '--', 'echo hi']);
