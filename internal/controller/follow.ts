@@ -23,6 +23,11 @@ export interface FollowOptions {
   readonly onFallback?: () => void;
   /** Consecutive failed reconnects before giving up (default 20, about 90 s). */
   readonly maxReconnects?: number;
+  /**
+   * A connection silent this long (no frame, no ping) is taken as dead and replaced; the
+   * agent pings every 30 s, so the default 75 s allows one lost ping.
+   */
+  readonly idleTimeoutMs?: number;
 }
 
 /** Following was stopped by its AbortSignal. */
@@ -75,7 +80,7 @@ export async function followJob(transport: Transport, source: StatusSource, jobI
   };
   for (;;) {
     if (opts.signal?.aborted === true) throw new FollowAborted();
-    const a = await streamOnce(transport, jobId, lastSeq, accept, opts.signal);
+    const a = await streamOnce(transport, jobId, lastSeq, accept, opts.signal, opts.idleTimeoutMs ?? 75_000);
     switch (a.kind) {
       case 'final':
         return a.frame;
@@ -100,7 +105,7 @@ export async function followJob(transport: Transport, source: StatusSource, jobI
   }
 }
 
-function streamOnce(transport: Transport, jobId: string, fromSeq: number, accept: (f: StreamFrame) => void, signal?: AbortSignal): Promise<Attempt> {
+function streamOnce(transport: Transport, jobId: string, fromSeq: number, accept: (f: StreamFrame) => void, signal: AbortSignal | undefined, idleMs: number): Promise<Attempt> {
   const path = `/api/v1/stream/${encodeURIComponent(jobId)}?from_seq=${fromSeq}`;
   const base = transport.target.url;
   const url = `${transport.isTls ? 'wss' : 'ws'}://${base.host}${path}`;
@@ -115,9 +120,16 @@ function streamOnce(transport: Transport, jobId: string, fromSeq: number, accept
       handshakeTimeout: 15_000,
       perMessageDeflate: false,
     });
+    // A half-open TCP connection never closes by itself: silence past idleMs ends it.
+    let idle: NodeJS.Timeout | undefined;
+    const alive = (): void => {
+      clearTimeout(idle);
+      idle = setTimeout(() => ws.terminate(), idleMs);
+    };
     const settle = (a: Attempt): void => {
       if (settled) return;
       settled = true;
+      clearTimeout(idle);
       signal?.removeEventListener('abort', onAbort);
       resolve(a);
     };
@@ -149,9 +161,12 @@ function streamOnce(transport: Transport, jobId: string, fromSeq: number, accept
     });
     ws.on('open', () => {
       opened = true;
+      alive();
     });
+    ws.on('ping', alive);
     ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
       if (isBinary || settled) return;
+      alive();
       const frame = parseFrame(data.toString());
       if (frame === null) return; // not a frame this version knows; frames are never binary
       accept(frame);

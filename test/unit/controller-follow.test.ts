@@ -77,7 +77,7 @@ function client(ca: boolean = true): AgentClient {
   return new AgentClient({ name: 'fake', url: new URL(`https://127.0.0.1:${port}`), controllerId: 'ctl', secret, ca: ca ? fs.readFileSync(pki.caCert) : undefined, insecure: false });
 }
 
-async function follow(c: AgentClient, opts: { signal?: AbortSignal; onFallback?: () => void } = {}): Promise<{ frames: OutputFrame[]; exit: number | null }> {
+async function follow(c: AgentClient, opts: { signal?: AbortSignal; onFallback?: () => void; idleTimeoutMs?: number } = {}): Promise<{ frames: OutputFrame[]; exit: number | null }> {
   const frames: OutputFrame[] = [];
   try {
     const fin = await c.follow('j1', { onFrame: (f) => frames.push(f), ...opts });
@@ -141,6 +141,21 @@ describe('live-log follower', () => {
     const r = await follow(client());
     assert.deepEqual(upgrades.map((u) => u.fromSeq), [0, 2]);
     assert.deepEqual(r.frames.map((f) => f.data), ['a', 'b', 'c']);
+  });
+
+  it('replaces a connection that went silent (no frame, no ping)', async () => {
+    reset((ws, n) => {
+      if (n === 0) {
+        ws.send(frame(1, 'a')); // then nothing: a half-open connection
+        return;
+      }
+      ws.send(frame(2, 'b'));
+      ws.send(finalFrame(3));
+      ws.close(1000);
+    });
+    const r = await follow(client(), { idleTimeoutMs: 300 });
+    assert.deepEqual(upgrades.map((u) => u.fromSeq), [0, 1]);
+    assert.deepEqual(r.frames.map((f) => f.data), ['a', 'b']);
   });
 
   it('falls back to polling the status route when the agent has no stream (501)', async () => {
