@@ -194,8 +194,8 @@ async function pollUntilEnd(source: StatusSource, jobId: string, opts: FollowOpt
     const s = await source.status(jobId);
     if (s.result !== null) {
       let seq = 0;
-      if (s.result.stdout !== '') opts.onFrame({ final: false, seq: ++seq, stream: 'stdout', data: s.result.stdout });
-      if (s.result.stderr !== '') opts.onFrame({ final: false, seq: ++seq, stream: 'stderr', data: s.result.stderr });
+      if (s.result.stdout !== '') opts.onFrame({ final: false, seq: ++seq, timestamp: null, stream: 'stdout', data: s.result.stdout });
+      if (s.result.stderr !== '') opts.onFrame({ final: false, seq: ++seq, timestamp: null, stream: 'stderr', data: s.result.stderr });
       return { final: true, seq: seq + 1, status: s.result.status, exit_code: s.result.exit_code };
     }
     await sleep(interval, opts.signal);

@@ -35,6 +35,8 @@ export interface JobStatusReply {
 export interface OutputFrame {
   readonly final: false;
   readonly seq: number;
+  /** When the agent read the output (RFC 3339); null when polled from a stored result. */
+  readonly timestamp: string | null;
   readonly stream: 'stdout' | 'stderr';
   readonly data: string;
 }
@@ -129,5 +131,5 @@ export function parseFrame(text: string): StreamFrame | null {
   const stream = r['stream'];
   const data = str(r['data']);
   if ((stream !== 'stdout' && stream !== 'stderr') || data === null) return null;
-  return { final: false, seq, stream, data };
+  return { final: false, seq, timestamp: str(r['timestamp']), stream, data };
 }

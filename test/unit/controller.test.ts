@@ -243,7 +243,7 @@ describe('output', () => {
 
 describe('wire and errors', () => {
   it('narrows frames and status answers', () => {
-    assert.deepEqual(parseFrame('{"job_id":"j","seq":2,"timestamp":"t","stream":"stderr","data":"x","final":false}'), { final: false, seq: 2, stream: 'stderr', data: 'x' });
+    assert.deepEqual(parseFrame('{"job_id":"j","seq":2,"timestamp":"t","stream":"stderr","data":"x","final":false}'), { final: false, seq: 2, timestamp: 't', stream: 'stderr', data: 'x' });
     assert.deepEqual(parseFrame('{"job_id":"j","seq":3,"stream":"","data":"","final":true,"status":"failed","exit_code":124}'), { final: true, seq: 3, status: 'failed', exit_code: 124 });
     for (const bad of ['x', '[]', '{"seq":1,"stream":"other","data":"","final":false}', '{"seq":1.5,"stream":"stdout","data":"","final":false}', '{"seq":1,"final":true,"status":"weird"}']) {
       assert.equal(parseFrame(bad), null, bad);
