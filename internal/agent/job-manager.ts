@@ -280,6 +280,17 @@ export class JobManager {
     if (adoptContainer === null) this.transition(rec.jobId, rec.status, 'running');
     run.done = this.execute(run, rec, adoptContainer).catch((e: unknown) => {
       this.d.logger.error({ err: e, job_id: rec.jobId }, 'job run failed unexpectedly');
+      // Safety net: never leave a job holding its slot after an unexpected error.
+      if (this.detached || this.runs.get(rec.jobId) !== run) return;
+      try {
+        this.complete(run, rec, { status: 'failed', exitCode: null, error: 'internal agent error while running the job', timedOut: false, oomKilled: false }, run.handle?.containerId ?? null);
+      } catch (e2) {
+        this.d.logger.error({ err: e2, job_id: rec.jobId }, 'could not record the failure');
+        this.runs.delete(rec.jobId);
+        this.d.metrics.jobsRunning.set(this.runs.size);
+        this.pump();
+      }
+      void run.handle?.destroy().catch(() => undefined);
     });
   }
 
