@@ -10,9 +10,9 @@ import { registerCompletion } from './completion.js';
 import { ControllerError, SettingsError } from './controller-error.js';
 import { FollowAborted } from './follow.js';
 import { commandLine, parseCpus, parseEnv, parseJobId, parseMemory, parseTimeout, type RunSpec } from './job-request.js';
-import { formatDuration, formatTable } from './render.js';
+import { formatDuration, formatTable, guardOutput } from './render.js';
 import { EXIT_COULD_NOT_RUN, EXIT_INTERRUPTED } from './run-job.js';
-import { runFanOut, runSingle, type ControllerIo, type SignalSource } from './run-cli.js';
+import { EXIT_BROKEN_PIPE, runFanOut, runSingle, type ControllerIo, type SignalSource } from './run-cli.js';
 import { resolveTargets, type ConnectionFlags } from './settings.js';
 import type { AgentTarget } from './transport.js';
 
@@ -84,9 +84,19 @@ interface JobFlags {
 }
 
 /** Register the controller commands on `program`; `setExit` receives each command's exit code. */
-export function registerControllerCommands(program: Command, io: ControllerIo, setExit: (code: number) => void, deps: ControllerCliDeps = {}): void {
+export function registerControllerCommands(program: Command, rawIo: ControllerIo, setExit: (code: number) => void, deps: ControllerCliDeps = {}): void {
   const env = deps.env ?? process.env;
   const signals = deps.signals ?? process;
+  // Guarded only once a controller command runs, so other commands keep their own handling.
+  const outputGone = new AbortController();
+  let guarded: ControllerIo | null = null;
+  const io: ControllerIo = {
+    stdout: { isTTY: rawIo.stdout.isTTY, write: (s: string) => (guarded ?? rawIo).stdout.write(s) },
+    stderr: { isTTY: rawIo.stderr.isTTY, write: (s: string) => (guarded ?? rawIo).stderr.write(s) },
+  };
+  const guard = (): void => {
+    guarded ??= { stdout: guardOutput(rawIo.stdout, () => outputGone.abort()), stderr: guardOutput(rawIo.stderr, () => undefined) };
+  };
 
   const targets = (flags: ConnectionFlags, many: boolean): AgentTarget[] => {
     const r = resolveTargets(flags, { env, home: deps.home, cwd: deps.cwd }, { many });
@@ -101,6 +111,7 @@ export function registerControllerCommands(program: Command, io: ControllerIo, s
   const act = (runtimeExit: number, body: (cmd: Command, args: unknown[]) => Promise<number>) =>
     async (...args: unknown[]): Promise<void> => {
       const cmd = args[args.length - 1] as Command;
+      guard();
       try {
         setExit(await body(cmd, args));
       } catch (e) {
@@ -134,7 +145,7 @@ export function registerControllerCommands(program: Command, io: ControllerIo, s
         const o = cmd.opts<ConnectionFlags & JobFlags & { parallel: number; maxFailures?: number; json?: boolean }>();
         const s = spec(args[0] as string[], o);
         const ts = targets(o, true);
-        const ctx = { io, env, signals };
+        const ctx = { io, env, signals, outputGone: outputGone.signal };
         const many = o.agents !== undefined || o.group !== undefined;
         if (!many) return runSingle(ts[0] as AgentTarget, s, ctx, o.json === true);
         return runFanOut(ts, s, ctx, { parallel: o.parallel, maxFailures: o.maxFailures ?? null, json: o.json === true });
@@ -208,6 +219,7 @@ export function registerControllerCommands(program: Command, io: ControllerIo, s
           const ac = new AbortController();
           const stop = (): void => ac.abort();
           signals.once('SIGINT', stop);
+          outputGone.signal.addEventListener('abort', stop, { once: true });
           try {
             const fin = await c.follow(id, {
               signal: ac.signal,
@@ -216,10 +228,11 @@ export function registerControllerCommands(program: Command, io: ControllerIo, s
             if (o.json === true) io.stdout.write(`${JSON.stringify(fin)}\n`);
             return 0;
           } catch (e) {
-            if (e instanceof FollowAborted) return EXIT_INTERRUPTED;
+            if (e instanceof FollowAborted) return outputGone.signal.aborted ? EXIT_BROKEN_PIPE : EXIT_INTERRUPTED;
             throw e;
           } finally {
             signals.removeListener('SIGINT', stop);
+            outputGone.signal.removeEventListener('abort', stop);
           }
         });
       }),

@@ -8,6 +8,25 @@
 export interface OutStream {
   write(s: string): unknown;
   readonly isTTY?: boolean;
+  on?(event: 'error', fn: (e: Error) => void): unknown;
+}
+
+/**
+ * `s`, except that once its reader has gone (EPIPE, as in `quickcmd run … | head -1`)
+ * writes are dropped and `onGone` is called once, instead of an unhandled error.
+ */
+export function guardOutput(s: OutStream, onGone: () => void): OutStream {
+  let gone = false;
+  s.on?.('error', (e: Error) => {
+    if (gone) return;
+    gone = true;
+    if ((e as NodeJS.ErrnoException).code === 'EPIPE' || (e as NodeJS.ErrnoException).code === 'ERR_STREAM_DESTROYED') onGone();
+    else throw e;
+  });
+  return {
+    isTTY: s.isTTY,
+    write: (text: string) => (gone ? false : s.write(text)),
+  };
 }
 
 const PALETTE = [36, 33, 35, 32, 34, 91, 96, 93, 95, 92];

@@ -25,6 +25,8 @@ export interface SignalSource {
 /** Context of a run command. */
 export interface RunContext {
   readonly io: ControllerIo;
+  /** Aborted when stdout's reader has gone: handled like Ctrl-C, exit 141. */
+  readonly outputGone?: AbortSignal;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly signals: SignalSource;
 }
@@ -36,23 +38,34 @@ export interface FanOutFlags {
   readonly json: boolean;
 }
 
+/** Exit code when stdout's reader went away (128 + SIGPIPE). */
+export const EXIT_BROKEN_PIPE = 141;
+
 /**
- * Abort `ac` on the first SIGINT/SIGTERM. Our listeners are then removed, so a second
- * Ctrl-C gets Node's default and ends the process at once. Returns a disposer.
+ * Abort `ac` on the first SIGINT/SIGTERM, or when the output's reader has gone. Our
+ * listeners are then removed, so a second Ctrl-C gets Node's default and ends the process
+ * at once. Returns a disposer and the exit code an interrupted run ends with.
  */
-function interruptOn(signals: SignalSource, ac: AbortController, onFirst: () => void): () => void {
+function interruptOn(ctx: RunContext, ac: AbortController, onFirst: (why: string) => void): { dispose: () => void; exitCode: () => number } {
+  let code: number = EXIT_INTERRUPTED;
   const fire = (): void => {
     dispose();
-    onFirst();
+    onFirst(code === EXIT_BROKEN_PIPE ? 'output closed' : 'interrupted');
     ac.abort();
   };
-  const dispose = (): void => {
-    signals.removeListener('SIGINT', fire);
-    signals.removeListener('SIGTERM', fire);
+  const pipe = (): void => {
+    code = EXIT_BROKEN_PIPE;
+    fire();
   };
-  signals.once('SIGINT', fire);
-  signals.once('SIGTERM', fire);
-  return dispose;
+  const dispose = (): void => {
+    ctx.signals.removeListener('SIGINT', fire);
+    ctx.signals.removeListener('SIGTERM', fire);
+    ctx.outputGone?.removeEventListener('abort', pipe);
+  };
+  ctx.signals.once('SIGINT', fire);
+  ctx.signals.once('SIGTERM', fire);
+  ctx.outputGone?.addEventListener('abort', pipe, { once: true });
+  return { dispose, exitCode: () => code };
 }
 
 /** The JSON shape of one outcome (`--json`). */
@@ -84,8 +97,8 @@ export async function runSingle(target: AgentTarget, spec: RunSpec, ctx: RunCont
   const client = new AgentClient(target);
   const ac = new AbortController();
   let jobId: string | null = null;
-  const dispose = interruptOn(ctx.signals, ac, () => {
-    io.stderr.write(`quickcmd: interrupted: cancelling job ${jobId ?? '(being submitted)'} on ${target.name} (Ctrl-C again to quit now)\n`);
+  const { dispose, exitCode } = interruptOn(ctx, ac, (why) => {
+    io.stderr.write(`quickcmd: ${why}: cancelling job ${jobId ?? '(being submitted)'} on ${target.name} (Ctrl-C again to quit now)\n`);
   });
   try {
     const outcome = await runJob(client, spec, {
@@ -98,7 +111,7 @@ export async function runSingle(target: AgentTarget, spec: RunSpec, ctx: RunCont
     if (json) io.stdout.write(`${JSON.stringify(outcomeJson(outcome))}\n`);
     const why = explain(outcome);
     if (why !== null) io.stderr.write(`quickcmd: ${why}\n`);
-    return exitCodeFor(outcome);
+    return outcome.cancelRequested ? exitCode() : exitCodeFor(outcome);
   } finally {
     dispose();
     client.close();
@@ -112,10 +125,10 @@ export async function runFanOut(targets: readonly AgentTarget[], spec: RunSpec, 
   const out = new PrefixedOutput(io, clients.map((c) => c.name), useColor(io.stdout, ctx.env), io.stderr.isTTY === true && !flags.json);
   const ac = new AbortController();
   let interrupted = false;
-  const dispose = interruptOn(ctx.signals, ac, () => {
+  const { dispose, exitCode } = interruptOn(ctx, ac, (why) => {
     interrupted = true;
     out.clearProgress();
-    io.stderr.write('quickcmd: interrupted: cancelling running jobs, starting no more (Ctrl-C again to quit now)\n');
+    io.stderr.write(`quickcmd: ${why}: cancelling running jobs, starting no more (Ctrl-C again to quit now)\n`);
   });
   try {
     const results = await fanOut(
@@ -150,7 +163,7 @@ export async function runFanOut(targets: readonly AgentTarget[], spec: RunSpec, 
     out.clearProgress();
     if (flags.json) io.stdout.write(`${JSON.stringify(results.map(outcomeJson))}\n`);
     else io.stderr.write(summary(results, interrupted ? 'interrupted' : `more than ${flags.maxFailures ?? 0} failed`));
-    if (interrupted) return EXIT_INTERRUPTED;
+    if (interrupted) return exitCode();
     return results.every(succeeded) ? 0 : 1;
   } finally {
     dispose();

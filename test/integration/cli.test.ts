@@ -139,6 +139,18 @@ describe('quickcmd run (one agent)', () => {
     assert.match(child.stderr(), new RegExp(`cancelling job ${jobId}`));
   });
 
+  it('when its reader goes away (| head -1) it cancels the job and exits 141, without a stack trace', async () => {
+    const jobId = `cli-pipe-${Date.now()}`;
+    const q = (w: string): string => `'${w.replace(/'/g, `'\\''`)}'`;
+    const line = [process.execPath, bin, 'run', ...conn(a1), '--job-id', jobId, '--', 'seq 1 20000; sleep 60'].map(q).join(' ');
+    const r = await run('bash', ['-c', `${line} | head -1; echo "exit=\${PIPESTATUS[0]}" >&2`], { env: cleanEnv(), timeoutMs: 120_000 });
+    assert.equal(r.stdout, '1\n');
+    assert.match(r.stderr, /exit=141$/m);
+    assert.match(r.stderr, /output closed: cancelling job/);
+    assert.doesNotMatch(r.stderr, /EPIPE|at /);
+    assert.equal((await waitForEnd(target(a1), jobId))['status'], 'cancelled');
+  });
+
   it('resumes from the last frame after the agent restarts mid-job: nothing lost, nothing twice', async () => {
     const port = await freePort();
     // spawnAgent waits for the "agent listening" log line (level info).
