@@ -185,6 +185,11 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
           streams.close();
           await closeServer(server);
           await sandbox.close();
+          try {
+            audit.flush();
+          } catch (e) {
+            logger.error({ err: e }, 'could not write the last queued audit events');
+          }
           db.close();
         })();
       }

@@ -50,6 +50,7 @@ export class Intake {
   /** Check and accept one submission body (size and content type were checked by the HTTP layer). */
   submit(body: Buffer, origin: RequestOrigin): Accepted {
     let payload: JobPayload | null = null;
+    let signed = false;
     try {
       const job = parseSignedJob(decodeUtf8(body));
       payload = job.payload;
@@ -59,6 +60,7 @@ export class Intake {
         const why = access.source === 'none' ? `no secret is configured for controller ${JSON.stringify(payload.controllerId)}` : `signature does not match any ${access.source} secret of ${JSON.stringify(payload.controllerId)}`;
         throw new RejectionError('INVALID_SIGNATURE', 'signature verification failed', why);
       }
+      signed = true;
       this.checkTimes(payload, cfg);
       if (!access.allowed) {
         throw new RejectionError('CONTROLLER_NOT_ALLOWED', 'controller is not allowed to submit jobs', `controller ${JSON.stringify(payload.controllerId)} is not in allowed_controllers`);
@@ -97,14 +99,14 @@ export class Intake {
       const err = e instanceof AgentError && e.code === 'AUDIT_UNAVAILABLE' && !e.expose
         ? new AgentError('AUDIT_UNAVAILABLE', 'audit log unavailable: new jobs are refused until it can be written', { expose: true, cause: e, headers: { 'Retry-After': '5' } })
         : e;
-      this.rejected(err, origin, payload);
+      this.rejected(err, origin, payload, signed);
       throw err;
     }
   }
 
   /** Record a rejection that happened before the body was parsed (size, content type). */
   rejectedEarly(e: unknown, origin: RequestOrigin): void {
-    this.rejected(e, origin, null);
+    this.rejected(e, origin, null, false);
   }
 
   private wasAccepted(jobId: string): boolean {
@@ -125,7 +127,7 @@ export class Intake {
     }
   }
 
-  private rejected(e: unknown, origin: RequestOrigin, payload: JobPayload | null): void {
+  private rejected(e: unknown, origin: RequestOrigin, payload: JobPayload | null, signed: boolean): void {
     if (!(e instanceof AgentError)) return;
     this.d.metrics.jobsRejected.inc({ code: e.code });
     if (e.code === 'AUDIT_UNAVAILABLE') {
@@ -134,7 +136,7 @@ export class Intake {
     }
     const reason = e instanceof RejectionError ? e.reason : e.message;
     try {
-      this.d.audit.append({
+      this.d.audit.appendBatched({
         type: 'job.rejected',
         jobId: payload?.jobId ?? null,
         controllerId: payload?.controllerId ?? null,
@@ -144,7 +146,10 @@ export class Intake {
     } catch (auditErr) {
       this.d.logger.error({ err: auditErr, code: e.code }, 'could not audit a rejection');
     }
-    this.d.logger.info({ request_id: origin.requestId, code: e.code, reason, job_id: payload?.jobId, controller_id: payload?.controllerId, remote_addr: origin.remoteAddr }, 'job rejected');
+    // Anyone can send unsigned or forged bodies: one info line each would let a flood drown
+    // the journal (whose rate limit then drops real lines). Those are audited and counted;
+    // only refusals of correctly signed jobs, which an operator must act on, log at info.
+    this.d.logger[signed ? 'info' : 'debug']({ request_id: origin.requestId, code: e.code, reason, job_id: payload?.jobId, controller_id: payload?.controllerId, remote_addr: origin.remoteAddr }, 'job rejected');
   }
 }
 

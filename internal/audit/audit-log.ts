@@ -51,4 +51,18 @@ export interface AuditLog {
   markFailed(): void;
   /** Try a write-ahead probe (BEGIN IMMEDIATE/ROLLBACK) and update health; returns it. */
   probe(): boolean;
+  /**
+   * Queue a rejection event for a group commit at the end of this event-loop turn (one
+   * transaction for all of them, chained in call order): a flood of forged requests then
+   * costs one commit per turn, not one per request. Only rejections: they cause no side
+   * effect, so a crash in the same turn can lose at most unaudited refusals, never an
+   * unaudited job. When the buffer is full the event is written synchronously; throws
+   * AUDIT_UNAVAILABLE only then, if it cannot be written.
+   */
+  appendBatched(event: AuditEventInput & { readonly type: BatchedAuditEventType }): void;
+  /** Write every queued event now (before closing the database). Throws AUDIT_UNAVAILABLE if they cannot be written. */
+  flush(): void;
 }
+
+/** Event types that may be group-committed (never job.accepted or anything a job depends on). */
+export type BatchedAuditEventType = 'job.rejected' | 'request.unauthenticated';

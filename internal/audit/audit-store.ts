@@ -5,7 +5,7 @@
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import { AgentError } from '../agent/errors.js';
-import type { AuditEventInput, AuditEventType, AuditLog, AuditRecord } from './audit-log.js';
+import type { AuditEventInput, AuditEventType, AuditLog, AuditRecord, BatchedAuditEventType } from './audit-log.js';
 import { canonicalJson, GENESIS_HASH, rowHash, type ChainRow } from './chain.js';
 import type { Db } from './database.js';
 
@@ -19,7 +19,15 @@ export interface SqliteAuditLogDeps {
   /** An open, migrated read-write connection (openDatabase). */
   readonly db: Db;
   readonly clock: AuditClock;
+  /** Most events appendBatched holds before writing synchronously (default 10,000). */
+  readonly maxBuffered?: number;
 }
+
+/** Default bound of the group-commit buffer. */
+export const DEFAULT_MAX_BUFFERED = 10_000;
+
+/** Delay before a failed group commit is retried. */
+const FLUSH_RETRY_MS = 1000;
 
 /**
  * Keys dropped from `details` at any depth. Callers are told never to log secrets, but the
@@ -75,6 +83,10 @@ export class SqliteAuditLog implements AuditLog {
   private readonly appendTxn: (row: PendingRow) => AuditRecord;
   private readonly probeTxn: () => void;
   private readonly heartbeat: BetterSqlite3.Statement<[string]>;
+  private readonly appendManyTxn: (rows: readonly PendingRow[]) => void;
+  private readonly maxBuffered: number;
+  private buffered: PendingRow[] = [];
+  private flushScheduled = false;
   private isHealthy = true;
 
   constructor(deps: SqliteAuditLogDeps) {
@@ -89,7 +101,7 @@ export class SqliteAuditLog implements AuditLog {
     // outer transaction may roll our row back, and a cached head would then fork the chain.
     // Called inside a caller's transaction this runs as a SAVEPOINT; on its own, .immediate
     // takes the write lock up front so the read-then-insert cannot hit SQLITE_BUSY_SNAPSHOT.
-    const txn = this.db.transaction((row: PendingRow): AuditRecord => {
+    const chainRow = (row: PendingRow): AuditRecord => {
       const head = this.selectHead.get();
       const seq = head ? head.seq + 1 : 1;
       const prevHash = head ? head.hash : GENESIS_HASH;
@@ -98,8 +110,14 @@ export class SqliteAuditLog implements AuditLog {
       const hash = rowHash(prevHash, { ...cols, seq, details });
       this.insertRow.run({ ...cols, seq, details: detailsJson, prevHash, hash });
       return { ...cols, seq, details, prevHash, hash };
+    };
+    this.appendTxn = this.db.transaction(chainRow).immediate;
+    // The group commit: the same per-row chaining, many rows in one IMMEDIATE transaction.
+    const many = this.db.transaction((rows: readonly PendingRow[]) => {
+      for (const row of rows) chainRow(row);
     });
-    this.appendTxn = txn.immediate;
+    this.appendManyTxn = many.immediate;
+    this.maxBuffered = deps.maxBuffered ?? DEFAULT_MAX_BUFFERED;
     const probe = this.db.transaction(() => {
       const head = this.selectHead.get();
       this.insertRow.run({
@@ -123,21 +141,10 @@ export class SqliteAuditLog implements AuditLog {
 
   /** Append one event, chained to the current head; throws AUDIT_UNAVAILABLE if not written. */
   append(event: AuditEventInput): AuditRecord {
-    let detailsJson: string;
-    try {
-      detailsJson = canonicalJson(redactDetails(event.details ?? {}));
-    } catch (cause) {
-      // A caller bug (cycle, BigInt), not a storage failure: health is unaffected.
-      throw new AgentError('INTERNAL', 'audit details are not JSON-serialisable', { cause });
-    }
-    const row: PendingRow = {
-      ts: this.clock.now().toISOString(),
-      type: event.type,
-      jobId: event.jobId ?? null,
-      controllerId: event.controllerId ?? null,
-      remoteAddr: event.remoteAddr ?? null,
-      detailsJson,
-    };
+    // Queued rejections happened first: write them first, unless a caller's transaction is
+    // open (they must not roll back with it; they follow at the end of the turn).
+    if (this.buffered.length > 0 && !this.db.inTransaction) this.tryFlush();
+    const row = this.rowOf(event);
     try {
       const record = this.appendTxn(row);
       this.isHealthy = true;
@@ -149,6 +156,77 @@ export class SqliteAuditLog implements AuditLog {
       throw new AgentError('AUDIT_UNAVAILABLE', 'audit log unavailable', { cause });
     }
   }
+
+  /** Queue a rejection for the group commit at the end of this turn; see AuditLog. */
+  appendBatched(event: AuditEventInput & { readonly type: BatchedAuditEventType }): void {
+    const row = this.rowOf(event);
+    if (this.buffered.length >= this.maxBuffered) {
+      // Full (the database is failing, or a flood outran the turn): never drop, write now.
+      this.writeRows([...this.buffered, row]);
+      this.buffered = [];
+      return;
+    }
+    this.buffered.push(row);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.tryFlush();
+      });
+    }
+  }
+
+  /** Write every queued event now; throws AUDIT_UNAVAILABLE (and keeps them queued) if it cannot. */
+  flush(): void {
+    if (this.buffered.length === 0) return;
+    this.writeRows(this.buffered);
+    this.buffered = [];
+  }
+
+  // Helpers are arrow properties, not methods: the prototype lists only what callers may
+  // do (append, never change or remove).
+  /** flush() for the timer and append(): a failure leaves the events queued and retries later. */
+  private readonly tryFlush = (): void => {
+    try {
+      this.flush();
+    } catch {
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setTimeout(() => {
+          this.flushScheduled = false;
+          this.tryFlush();
+        }, FLUSH_RETRY_MS).unref();
+      }
+    }
+  };
+
+  private readonly writeRows = (rows: readonly PendingRow[]): void => {
+    try {
+      this.appendManyTxn(rows);
+      this.isHealthy = true;
+    } catch (cause) {
+      this.isHealthy = false;
+      throw new AgentError('AUDIT_UNAVAILABLE', 'audit log unavailable', { cause });
+    }
+  };
+
+  private readonly rowOf = (event: AuditEventInput): PendingRow => {
+    let detailsJson: string;
+    try {
+      detailsJson = canonicalJson(redactDetails(event.details ?? {}));
+    } catch (cause) {
+      // A caller bug (cycle, BigInt), not a storage failure: health is unaffected.
+      throw new AgentError('INTERNAL', 'audit details are not JSON-serialisable', { cause });
+    }
+    return {
+      ts: this.clock.now().toISOString(),
+      type: event.type,
+      jobId: event.jobId ?? null,
+      controllerId: event.controllerId ?? null,
+      remoteAddr: event.remoteAddr ?? null,
+      detailsJson,
+    };
+  };
 
   /** False after a failed write, until a later append or probe succeeds. */
   healthy(): boolean {
