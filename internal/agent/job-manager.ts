@@ -327,6 +327,9 @@ export class JobManager {
       return;
     }
     run.handle = handle;
+    // Closed (abandon) while the container was starting: it is left running for the next
+    // start to adopt, so no stop and no timeout timer (output can arrive before start() returns).
+    if (this.detached) return;
     if (run.cancelled || this.stopping) void handle.stop(STOP_GRACE_SECONDS);
     const elapsed = this.d.clock.nowMs() - (run.startMs ?? this.d.clock.nowMs());
     run.timer = setTimeout(() => {

@@ -103,7 +103,7 @@ describe('live logs across an agent restart', () => {
     const rest = await followToEnd(targetOf(second), id, { fromSeq: f.lastSeq });
     assert.deepEqual(rest.errors, []);
     assert.equal(rest.code, 1000);
+    assert.equal(rest.final?.status, 'completed', 'the job ran to its own end in the re-adopted container');
     assert.equal(textOf([...f.frames, ...rest.frames]), 'before\nafter\n');
-    assert.equal(rest.final?.status, 'completed');
   });
 });
