@@ -68,6 +68,8 @@ export class WarmPoolSandbox implements Sandbox {
   private readonly leased = new Set<DockerHandle>();
   private readonly counts = { created: 0, taken: 0, cold: 0, discarded: 0 };
   private filling: Promise<void> | null = null;
+  /** A fill was asked for while one was running (it may have been about to stop): run again. */
+  private fillAgain = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private retryMs: number;
   private closed = false;
@@ -79,9 +81,15 @@ export class WarmPoolSandbox implements Sandbox {
 
   /** Start filling the pool in the background (also done after every take). */
   fill(): void {
-    if (this.closed || this.filling !== null || this.retryTimer !== null) return;
+    if (this.closed) return;
+    if (this.filling !== null || this.retryTimer !== null) {
+      this.fillAgain = true;
+      return;
+    }
+    this.fillAgain = false;
     this.filling = this.fillLoop().finally(() => {
       this.filling = null;
+      if (this.fillAgain) this.fill();
     });
   }
 
@@ -199,6 +207,7 @@ export class WarmPoolSandbox implements Sandbox {
       }
       const entry = { key, warm };
       this.idle.push(entry);
+      this.d.logger?.debug({ containerId: warm.containerId, idle: this.idle.length }, 'warm container ready');
       void warm.ended.then(() => this.onIdleEnded(entry));
     }
   }
