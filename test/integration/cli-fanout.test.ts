@@ -144,7 +144,7 @@ describe('usage errors exit 2 with the usage', () => {
     const bad = path.join(home, 'bad.yaml');
     fs.writeFileSync(bad, 'controler_id: x\n');
     const r = await cli(['job', 'status', '--config', bad, '--agent', 'h:1', 'x']);
-    assert.equal(r.code, 2);
+    assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /controler_id: unknown key/);
   });
 });

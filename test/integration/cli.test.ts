@@ -186,12 +186,12 @@ describe('connection errors are one clear line', () => {
   it('refuses an agent certificate it cannot verify (no --ca-file)', async () => {
     const flags = ['--agent', a1.url, '--controller-id', a1.controllerId, '--secret-file', a1.secretFile];
     const r = await cli(['run', ...flags, '--', 'echo never']);
-    assert.equal(r.code, 125);
+    assert.equal(r.code, 125, r.stderr);
     assert.equal(r.stdout, '');
     assert.match(r.stderr, /TLS verification failed.*--ca-file.*\(TLS_VERIFY_FAILED\)/);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     const s = await cli(['job', 'status', ...flags, 'some-job']);
-    assert.equal(s.code, 1);
+    assert.equal(s.code, 1, s.stderr);
     assert.match(s.stderr, /\(TLS_VERIFY_FAILED\)/);
   });
 
@@ -206,10 +206,10 @@ describe('connection errors are one clear line', () => {
     const wrong = path.join(home, 'wrong-secret');
     fs.writeFileSync(wrong, 'x'.repeat(64), { mode: 0o600 });
     const r = await cli(['run', '--agent', a1.url, '--controller-id', a1.controllerId, '--secret-file', wrong, '--ca-file', a1.pki.caCert, '--', 'true']);
-    assert.equal(r.code, 125);
+    assert.equal(r.code, 125, r.stderr);
     assert.match(r.stderr, /job refused: .*\(INVALID_SIGNATURE\)/);
     const s = await cli(['job', 'status', ...conn(a1), 'no-such-job']);
-    assert.equal(s.code, 1);
+    assert.equal(s.code, 1, s.stderr);
     assert.match(s.stderr, /\(JOB_NOT_FOUND\)/);
   });
 
@@ -223,7 +223,7 @@ describe('connection errors are one clear line', () => {
       assert.equal(ok.code, 0, ok.stderr);
       assert.equal(ok.stdout, 'mtls\n');
       const refused = await cli(['run', ...conn(m), '--', 'echo never']);
-      assert.equal(refused.code, 125);
+      assert.equal(refused.code, 125, refused.stderr);
       assert.match(refused.stderr, /^quickcmd: agent 127\.0\.0\.1:\d+: .*\((TLS_ERROR|UNREACHABLE)\)$/m);
       assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
     } finally {
@@ -233,12 +233,13 @@ describe('connection errors are one clear line', () => {
 
   it('403, 409 and 429 each print one line with the code, and run exits 125', async () => {
     const img = await cli(['run', ...conn(a2), '--image', 'not-allowed:latest', '--', 'true']);
-    assert.equal(img.code, 125);
+    assert.equal(img.code, 125, img.stderr);
     assert.match(img.stderr, /^quickcmd: agent .*: job refused: .*\(IMAGE_NOT_ALLOWED\)\n$/);
     const jobId = `cli-dup-${Date.now()}`;
-    assert.equal((await cli(['run', ...conn(a2), '--job-id', jobId, '--', 'true'])).code, 0);
+    const once = await cli(['run', ...conn(a2), '--job-id', jobId, '--', 'true']);
+    assert.equal(once.code, 0, once.stderr);
     const dup = await cli(['run', ...conn(a2), '--job-id', jobId, '--', 'true']);
-    assert.equal(dup.code, 125);
+    assert.equal(dup.code, 125, dup.stderr);
     assert.match(dup.stderr, /^quickcmd: agent .*: job refused: .*; use a new --job-id \(DUPLICATE_JOB\)\n$/);
     const busy = await startTestAgent({ max_concurrent_jobs: 1, max_queued_jobs: 0 });
     try {
@@ -246,9 +247,10 @@ describe('connection errors are one clear line', () => {
       assert.equal(first.code, 0, first.stderr);
       await waitForStatus(busy, first.stdout.trim(), 'running');
       const full = await cli(['run', ...conn(busy), '--', 'true']);
-      assert.equal(full.code, 125);
+      assert.equal(full.code, 125, full.stderr);
       assert.match(full.stderr, /^quickcmd: agent .*: job refused: .*; retry in \d+s \(QUEUE_FULL\)\n$/);
-      assert.equal((await cli(['job', 'cancel', ...conn(busy), first.stdout.trim()])).code, 0);
+      const cancel = await cli(['job', 'cancel', ...conn(busy), first.stdout.trim()]);
+      assert.equal(cancel.code, 0, cancel.stderr);
       await waitForEnd(target(busy), first.stdout.trim());
     } finally {
       await busy.stop();
@@ -257,7 +259,7 @@ describe('connection errors are one clear line', () => {
 
   it('reports an unreachable agent', async () => {
     const r = await cli(['run', '--agent', '127.0.0.1:1', '--controller-id', 'c', '--secret-file', a1.secretFile, '--', 'true']);
-    assert.equal(r.code, 125);
+    assert.equal(r.code, 125, r.stderr);
     assert.match(r.stderr, /agent 127\.0\.0\.1:1: cannot reach the agent: .*ECONNREFUSED.*\(UNREACHABLE\)/);
   });
 });
@@ -282,7 +284,7 @@ describe('quickcmd job', () => {
     assert.equal(body.status, 'completed');
     assert.equal(body.result.exit_code, 0);
     const late = await cli(['job', 'cancel', ...conn(a2), jobId]);
-    assert.equal(late.code, 1);
+    assert.equal(late.code, 1, late.stderr);
     assert.match(late.stderr, /\(JOB_FINISHED\)/);
   });
 
