@@ -165,7 +165,7 @@ export class BenchAgent {
     const ca = fs.readFileSync(o.pki.caFile);
     const url = `https://127.0.0.1:${port}`;
     const t0 = performance.now();
-    const child = spawn(process.execPath, [...argv], { stdio: ['ignore', log, log], env: { ...process.env, BENCH_CONFIG: configPath } });
+    const child = spawn(process.execPath, [...argv], { stdio: ['ignore', log, log], env: { ...process.env, BENCH_CONFIG: configPath, QUICKCMD_CONFIG: configPath } });
     fs.closeSync(log);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     let startupMs = Number.NaN;

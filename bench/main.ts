@@ -72,6 +72,8 @@ async function main(): Promise<number> {
   };
   const ctx = new BenchContext(opts.quick, image, makeBenchPki(work), new RawEngine(profile), profile, opts.cpuProfDir, progress);
   const figures: Figure[] = [];
+  // Other work on the machine skews every figure; the load is printed so a reader can tell.
+  const loadBefore = os.loadavg()[0] ?? Number.NaN;
   const failures: Record<string, string> = {};
   const t0 = performance.now();
   const onSignal = (): void => {
@@ -97,11 +99,11 @@ async function main(): Promise<number> {
     fs.rmSync(work, { recursive: true, force: true });
   }
   const seconds = (performance.now() - t0) / 1000;
-  const machine = { cpus: os.cpus().length, memory_gib: Math.round(os.totalmem() / 2 ** 30), node: process.version, docker: engine.Version ?? 'unknown', kernel: os.release() };
+  const machine = { cpus: os.cpus().length, memory_gib: Math.round(os.totalmem() / 2 ** 30), node: process.version, docker: engine.Version ?? 'unknown', kernel: os.release(), load_before: loadBefore, load_after: os.loadavg()[0] ?? Number.NaN };
   if (opts.json) {
     process.stdout.write(`${JSON.stringify({ quick: opts.quick, seconds, machine, figures, failures }, null, 2)}\n`);
   } else {
-    process.stdout.write(`\nQuickCMD bench (${opts.quick ? 'quick' : 'full'}, ${seconds.toFixed(0)} s; ${machine.cpus} CPUs, ${machine.memory_gib} GiB, Node ${machine.node}, Docker ${machine.docker})\n\n`);
+    process.stdout.write(`\nQuickCMD bench (${opts.quick ? 'quick' : 'full'}, ${seconds.toFixed(0)} s; ${machine.cpus} CPUs, ${machine.memory_gib} GiB, Node ${machine.node}, Docker ${machine.docker}; 1-min load ${machine.load_before.toFixed(1)} → ${machine.load_after.toFixed(1)})\n\n`);
     process.stdout.write(`${renderTable(figures)}\n\n${LEGEND.join('\n')}\n`);
     for (const [name, why] of Object.entries(failures)) process.stdout.write(`FAILED ${name}: ${why}\n`);
     if (opts.cpuProfDir !== null) process.stdout.write(`CPU profiles: ${opts.cpuProfDir}\n`);
