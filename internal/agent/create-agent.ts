@@ -5,11 +5,12 @@
  */
 import crypto from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
 import Koa from 'koa';
 import type { AuditLog } from '../audit/audit-log.js';
 import { SqliteAuditLog } from '../audit/audit-store.js';
 import { openDatabase, type Db } from '../audit/database.js';
+import { dockerClient } from '../sandbox/docker-client.js';
 import { DockerSandbox } from '../sandbox/docker-sandbox.js';
 import { WarmPoolSandbox } from '../sandbox/warm-pool.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
@@ -76,12 +77,12 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
   const store = new JobStore(db);
   const audit = new SqliteAuditLog({ db, clock: { now: () => new Date(clock.nowMs()) } });
   const agentId = store.meta('agent_id', () => `qa-${crypto.randomUUID()}`);
-  const dockerClient = deps.docker ?? new Dockerode();
+  const engine = deps.docker ?? dockerClient();
   const logMaxBytes = Math.max(128 * 1024 * 1024, 32 * initial.max_output_bytes);
-  const cold = deps.sandbox ?? new DockerSandbox({ docker: dockerClient, logger, logMaxBytes });
+  const cold = deps.sandbox ?? new DockerSandbox({ docker: engine, logger, logMaxBytes });
   // Opt-in warm pool of the default profile (never around an injected sandbox).
   const pool = deps.sandbox === undefined && initial.warm_pool_size > 0
-    ? new WarmPoolSandbox({ docker: dockerClient, cold, size: initial.warm_pool_size, logMaxBytes, logger, template: () => ({ agentId, image: current.default_image, cpuLimit: current.default_cpu_limit, memoryLimit: current.default_memory_limit, pidsLimit: current.default_pids_limit, tmpfsSizeBytes: current.tmpfs_size_bytes, sandboxUser: current.sandbox_user }) })
+    ? new WarmPoolSandbox({ docker: engine, cold, size: initial.warm_pool_size, logMaxBytes, logger, template: () => ({ agentId, image: current.default_image, cpuLimit: current.default_cpu_limit, memoryLimit: current.default_memory_limit, pidsLimit: current.default_pids_limit, tmpfsSizeBytes: current.tmpfs_size_bytes, sandboxUser: current.sandbox_user }) })
     : null;
   const sandbox: Sandbox = pool ?? cold;
   const metrics = new AgentMetrics(AGENT_VERSION);
