@@ -4,7 +4,7 @@
  * WebSocket followers on one quiet job. The baseline is a bare Node HTTPS server
  * (bare-server.ts): Node's own startup and RSS floor on this machine.
  */
-import type { BenchAgent } from './agent-process.js';
+import { agentBinary, type BenchAgent } from './agent-process.js';
 import { BenchClient } from './bench-client.js';
 import { ratioOf, type BenchContext, type Figure } from './context.js';
 import { siblingScript } from './fig-door.js';
@@ -12,6 +12,11 @@ import { median, pause } from './stats.js';
 
 const MIB = 1024 * 1024;
 const SETTLE_MS = 3000;
+/**
+ * V8's young generation grows to 3 × 16 MiB semi-spaces under load and stays there; this
+ * flag caps it. Measured beside the default as a proposal for the daemon's launcher.
+ */
+const SMALL_YOUNG_GEN = '--max-semi-space-size=1';
 
 /** Run `count` `true` jobs with `inFlight` submitted-and-followed at a time. */
 async function runJobs(client: BenchClient, count: number, inFlight: number): Promise<void> {
@@ -75,6 +80,22 @@ export async function footprintSection(ctx: BenchContext): Promise<Figure[]> {
   } finally {
     if (agent !== null) await ctx.stopAgent(agent);
   }
+  // The same daemon launched with a capped young generation (context rows).
+  const smallJobs = ctx.n(300, 150);
+  let small = { idle: 0, after: 0 };
+  const s = await ctx.startAgent('footprint-small-young', { max_concurrent_jobs: 4 }, [SMALL_YOUNG_GEN, agentBinary()]);
+  try {
+    const client = new BenchClient(s, 16);
+    await pause(SETTLE_MS);
+    const sIdle = s.rss();
+    await runJobs(client, smallJobs, 8);
+    await pause(SETTLE_MS);
+    small = { idle: sIdle, after: s.rss() };
+    client.close();
+  } finally {
+    await ctx.stopAgent(s);
+  }
+  ctx.log(`footprint with ${SMALL_YOUNG_GEN}: idle ${(small.idle / MIB).toFixed(1)} MiB, after ${smallJobs} jobs ${(small.after / MIB).toFixed(1)} MiB`);
   const startup = median(starts);
   const bareStartup = median(bareStarts);
   const bareIdle = median(bareRss);
@@ -86,5 +107,7 @@ export async function footprintSection(ctx: BenchContext): Promise<Figure[]> {
     { section: 'footprint', figure: `RSS after ${jobs} jobs (growth vs idle)`, unit: 'MiB', agent: afterJobs / MIB, raw: null, ratio: null, target: 'growth ≤ 10%', met: growth <= 0.1, details: { growth_vs_idle: growth, rss_after_100_jobs_mib: afterWarm / MIB, growth_after_first_100: leak, jobs } },
     { section: 'footprint', figure: `RSS growth from job 100 to job ${jobs}`, unit: '%', agent: leak * 100, raw: null, ratio: null, target: '(context: leak check)', met: null },
     { section: 'footprint', figure: 'RSS with 100 idle followers', unit: 'MiB', agent: followers / MIB, raw: null, ratio: null, target: '(reported)', met: null },
+    { section: 'footprint', figure: `RSS idle, node ${SMALL_YOUNG_GEN}`, unit: 'MiB', agent: small.idle / MIB, raw: bareIdle / MIB, ratio: ratioOf(small.idle, bareIdle), target: '(context: ≤ 80 MiB)', met: null },
+    { section: 'footprint', figure: `RSS growth after ${smallJobs} jobs, node ${SMALL_YOUNG_GEN}`, unit: '%', agent: ((small.after - small.idle) / small.idle) * 100, raw: null, ratio: null, target: '(context: ≤ 10%)', met: null },
   ];
 }
