@@ -204,6 +204,9 @@ cp "$SRC/package.json" "$SRC/package-lock.json" "$stage/"
 # must only ever see the staged copy.
 mkdir "$stage/dist" "$stage/node_modules"
 cp -R "$SRC/dist/." "$stage/dist/"
+# The build marks the entry points executable for development; installed, they are run
+# through the wrappers, so program files are plain 0644 data.
+find "$stage/dist" -type f -exec chmod 0644 {} +
 cp -R "$SRC/node_modules/." "$stage/node_modules/"
 if command -v npm >/dev/null 2>&1 && [ ! -L "$stage/node_modules" ] \
   && (cd "$stage" && npm prune --omit=dev --offline --ignore-scripts --no-audit --no-fund >/dev/null 2>&1); then

@@ -93,7 +93,8 @@ describe('SqliteAuditLog: appending', () => {
 
   it('offers no way to change or remove a row', () => {
     const methods = Object.getOwnPropertyNames(SqliteAuditLog.prototype).sort();
-    assert.deepEqual(methods, ['append', 'constructor', 'healthy', 'probe']);
+    assert.deepEqual(methods, ['append', 'appendBatched', 'constructor', 'flush', 'healthy', 'markFailed', 'probe']);
+    assert.ok(!methods.some((m) => /update|delete|remove|truncate|rewrite|set/i.test(m)), 'no method changes or removes a row');
   });
 
   it('refuses UPDATE and DELETE in SQL (triggers)', () => {

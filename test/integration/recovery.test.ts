@@ -105,7 +105,7 @@ describe('recovery after SIGKILL of the daemon', () => {
     const t = targetOf(first);
     agentId = agentIdOf(env.dbPath);
 
-    const { reply, payload } = await submit(t, { command: 'echo before; sleep 4; echo after' });
+    const { reply, payload } = await submit(t, { command: 'echo before; sleep 10; echo after' });
     assert.equal(reply.status, 202, reply.text);
     const jobId = payload.jobId;
     await until('job running', async () => ((await status(t, jobId)).json()['status'] === 'running' ? true : undefined));
@@ -120,7 +120,7 @@ describe('recovery after SIGKILL of the daemon', () => {
 
     second = await spawnAgent(env, port);
     const stillRunning = (await docker.getContainer(container.Id).inspect()).State.Running;
-    const body = await waitForEnd(targetOf(second), jobId, 30_000);
+    const body = await waitForEnd(targetOf(second), jobId, 60_000);
     const r = body['result'] as Result;
     assert.equal(r.status, 'completed', JSON.stringify(r));
     assert.equal(r.exit_code, 0);
