@@ -16,7 +16,8 @@ import { DockerSandbox } from '../../internal/sandbox/docker-sandbox.js';
 import { LABEL_AGENT, LABEL_JOB } from '../../internal/sandbox/labels.js';
 import type { OutputSink, SandboxSpec, StreamName } from '../../internal/sandbox/sandbox.js';
 import { WarmPoolSandbox } from '../../internal/sandbox/warm-pool.js';
-import { LABEL_POOL, WARM_JOB_LABEL } from '../../internal/sandbox/warm-pool-protocol.js';
+import { containerOptions } from '../../internal/sandbox/container-options.js';
+import { coldReason, encodeCommand, LABEL_POOL, profileKey, WARM_JOB_LABEL, WARM_MAX_COMMAND_BYTES, WARM_PROTOCOL_EXIT, warmContainerOptions } from '../../internal/sandbox/warm-pool-protocol.js';
 import { freePort, prepareAgentDir, spawnAgent, type SpawnedAgent } from '../helpers/agent.js';
 import { status, submit, waitForEnd, type ClientTarget } from '../helpers/client.js';
 import { removeLabelled, requireDocker, TEST_IMAGE } from '../helpers/docker.js';
@@ -43,6 +44,33 @@ async function until<T>(what: string, probe: () => Promise<T | undefined> | T | 
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+describe('warm pool protocol (pure)', () => {
+  const base: SandboxSpec = { ...PROFILE, agentId: 'a', jobId: 'j', command: 'true', env: {} };
+  it('frames every line with ":" and ends with "."', () => {
+    assert.equal(encodeCommand('echo a\n\necho b\n').toString(), ':echo a\n:\n:echo b\n:\n.\n');
+    assert.equal(encodeCommand('').toString(), ':\n.\n');
+  });
+  it('sends to a warm container only jobs of the profile, without env, NUL or huge commands', () => {
+    const key = profileKey(PROFILE);
+    assert.equal(coldReason(base, key), null);
+    assert.match(String(coldReason({ ...base, env: { A: '1' } }, key)), /environment/);
+    assert.match(String(coldReason({ ...base, command: 'a\0b' }, key)), /NUL/);
+    assert.match(String(coldReason({ ...base, command: 'x'.repeat(WARM_MAX_COMMAND_BYTES + 1) }, key)), /longer/);
+    for (const over of [{ image: 'other:1' }, { cpuLimit: 1 }, { memoryLimit: 1 << 30 }, { pidsLimit: 99 }, { tmpfsSizeBytes: 1 << 20 }, { sandboxUser: '1000:1000' }]) {
+      assert.match(String(coldReason({ ...base, ...over }, key)), /profile/, JSON.stringify(over));
+    }
+  });
+  it('differs from a cold container only in PID 1, the open stdin and the labels', () => {
+    const warm = warmContainerOptions({ ...PROFILE, agentId: 'a' }, { logMaxBytes: 1 << 27 });
+    const cold = containerOptions({ ...base, jobId: WARM_JOB_LABEL }, { logMaxBytes: 1 << 27 });
+    assert.deepEqual(warm.HostConfig, cold.HostConfig);
+    const strip = (o: typeof warm) => ({ ...o, Cmd: undefined, Labels: undefined, AttachStdin: undefined, OpenStdin: undefined, StdinOnce: undefined });
+    assert.deepEqual(strip(warm), strip(cold));
+    assert.equal(warm.Labels?.[LABEL_POOL], profileKey(PROFILE));
+    assert.deepEqual([warm.OpenStdin, warm.StdinOnce, warm.AttachStdin], [true, true, true]);
+  });
+});
 
 describe('WarmPoolSandbox on the real engine', () => {
   let docker: Dockerode;
@@ -154,6 +182,21 @@ describe('WarmPoolSandbox on the real engine', () => {
     const exit = await h.wait();
     await h.destroy();
     assert.notEqual(exit.exitCode, 0);
+  });
+
+  it('a command cut before its end line never runs (the connection dropped mid-send)', async () => {
+    const c = await docker.createContainer(warmContainerOptions({ ...PROFILE, agentId }, { logMaxBytes: 1 << 27 }));
+    const socket = (await c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as NodeJS.ReadWriteStream & { end(): void; write(b: Buffer): boolean };
+    const out: Buffer[] = [];
+    socket.on('data', (b: Buffer) => out.push(b));
+    await c.start();
+    const whole = encodeCommand('echo ran > /tmp/ran; echo ran');
+    socket.write(whole.subarray(0, whole.length - 2)); // everything but the final ".\n"
+    socket.end();
+    const { StatusCode } = (await c.wait()) as { StatusCode: number };
+    await c.remove({ force: true });
+    assert.equal(StatusCode, WARM_PROTOCOL_EXIT);
+    assert.equal(Buffer.concat(out).length, 0, 'no output: the command did not run');
   });
 
   it('close() removes the idle containers', async () => {
