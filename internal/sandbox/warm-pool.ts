@@ -126,6 +126,8 @@ export class WarmPoolSandbox implements Sandbox {
           void this.drop(entry.warm);
         }
       }
+      // Empty, or holding only containers of a profile a reload replaced: refill now.
+      this.fill();
     }
     this.counts.cold++;
     this.d.logger?.debug({ job_id: spec.jobId, reason: why ?? 'pool empty' }, 'job starts in a cold container');

@@ -199,6 +199,32 @@ describe('WarmPoolSandbox on the real engine', () => {
     assert.equal(Buffer.concat(out).length, 0, 'no output: the command did not run');
   });
 
+  it('a changed default profile (reload) replaces the idle containers', async () => {
+    const id = `${agentId}-reload`;
+    let profile = { ...PROFILE, agentId: id };
+    const p3 = new WarmPoolSandbox({ docker, cold: new DockerSandbox({ docker }), size: 1, template: () => profile, logMaxBytes: 128 * 1024 * 1024 });
+    try {
+      await p3.ready();
+      const list = async () => (await docker.listContainers({ all: true, filters: { label: [`${LABEL_AGENT}=${id}`] } })).filter((c) => c.State === 'running');
+      const [old] = await list();
+      assert.equal(old?.Labels[LABEL_POOL], profileKey(PROFILE));
+      profile = { ...profile, pidsLimit: 48 };
+      const r = await run(p3, { ...spec('echo new'), agentId: id, pidsLimit: 48 });
+      assert.equal(r.stdout, 'new\n');
+      assert.equal(p3.stats().cold, 1, 'no container of the new profile was ready yet');
+      await p3.ready();
+      // The stale container is removed in the background while the new one is made.
+      const now = await until('only the new profile left', async () => {
+        const cs = await list();
+        return cs.length === 1 && cs[0]?.Labels[LABEL_POOL] === profileKey(profile) ? cs : undefined;
+      });
+      assert.notEqual(now[0]?.Id, old?.Id);
+      await assert.rejects(docker.getContainer(old?.Id ?? '').inspect(), (e: unknown) => (e as { statusCode?: number }).statusCode === 404);
+    } finally {
+      await p3.close();
+    }
+  });
+
   it('close() removes the idle containers', async () => {
     const p2id = `${agentId}-close`;
     const p2 = new WarmPoolSandbox({ docker, cold: new DockerSandbox({ docker }), size: 2, template: () => ({ ...PROFILE, agentId: p2id }), logMaxBytes: 128 * 1024 * 1024 });
