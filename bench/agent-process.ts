@@ -93,6 +93,16 @@ export function probeOnce(url: string, ca: Buffer, timeoutMs = 2000): Promise<nu
   });
 }
 
+/**
+ * Daemons still running. If the bench dies on an error it did not catch, they get SIGTERM
+ * as it exits (they then remove their idle warm containers themselves) instead of living
+ * on as orphans holding containers.
+ */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of running) c.kill('SIGTERM');
+});
+
 /** Options of one bench agent. */
 export interface BenchAgentOptions {
   /** Short name used for its temp directory and in progress lines. */
@@ -167,7 +177,13 @@ export class BenchAgent {
     const t0 = performance.now();
     const child = spawn(process.execPath, [...argv], { stdio: ['ignore', log, log], env: { ...process.env, BENCH_CONFIG: configPath, QUICKCMD_CONFIG: configPath } });
     fs.closeSync(log);
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    running.add(child);
+    const exited = new Promise<void>((resolve) =>
+      child.once('exit', () => {
+        running.delete(child);
+        resolve();
+      }),
+    );
     let startupMs = Number.NaN;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`${o.name} exited with ${child.exitCode}: ${tail(logFile)}`);
