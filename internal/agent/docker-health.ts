@@ -13,6 +13,7 @@ export class DockerHealth {
   private timer: NodeJS.Timeout | null = null;
   private readonly listeners = new Set<(up: boolean) => void>();
   private checking: Promise<boolean> | null = null;
+  private checkedAt = 0;
 
   constructor(
     private readonly sandbox: Sandbox,
@@ -36,11 +37,18 @@ export class DockerHealth {
         .catch(() => false)
         .then((ok) => {
           this.checking = null;
+          this.checkedAt = Date.now();
           this.set(ok);
           return ok;
         });
     }
     return this.checking;
+  }
+
+  /** The state, pinging only when the last answer is older than `maxAgeMs` (cheap under load). */
+  async recent(maxAgeMs: number): Promise<boolean> {
+    if (Date.now() - this.checkedAt <= maxAgeMs && this.checking === null) return this.state;
+    return this.check();
   }
 
   /** Mark the engine down (e.g. a start failed with DOCKER_UNAVAILABLE) and poll faster. */

@@ -119,7 +119,12 @@ export class RejectionError extends AgentError {
   /** Precise reason for the audit log; never sent to the client. */
   readonly reason: string;
   constructor(code: ErrorCode, publicMessage: string, reason?: string, headers?: Record<string, string>) {
+    // Rejections are expected and can come in floods; a stack trace says nothing about
+    // them and capturing one was a measurable share of the cost of refusing a request.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(code, publicMessage, { headers });
+    Error.stackTraceLimit = limit;
     this.name = 'RejectionError';
     this.reason = reason ?? publicMessage;
   }

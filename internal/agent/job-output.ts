@@ -9,12 +9,14 @@ import { OutputCap } from '../sandbox/output-cap.js';
 import type { OutputSink, StreamName } from '../sandbox/sandbox.js';
 import { Utf8Framer } from '../sandbox/utf8-framer.js';
 import type { Clock } from './clock.js';
-import type { JobStore } from './job-store.js';
+import type { JobStore, OutputFrame } from './job-store.js';
 import type { AgentMetrics } from './metrics.js';
 import type { OutputHub } from './output-hub.js';
 
 /** Frames are flushed when a batch reaches this size; slower output is flushed at once. */
 export const FRAME_BATCH_BYTES = 16 * 1024;
+/** Frames made in one turn are stored in one transaction; past this many bytes, at once. */
+const UNSTORED_LIMIT_BYTES = 1024 * 1024;
 
 /** Totals of a finished output, for the result and the audit event. */
 export interface OutputSummary {
@@ -40,6 +42,9 @@ export class JobOutput implements OutputSink {
   private readonly stored: Record<StreamName, number>;
   private lastSeq: number;
   private pending: { stream: StreamName; chunks: Buffer[]; size: number } | null = null;
+  /** Frames made but not yet stored (and so not yet published). */
+  private unstored: OutputFrame[] = [];
+  private unstoredBytes = 0;
   private scheduled = false;
   private closed = false;
 
@@ -73,6 +78,7 @@ export class JobOutput implements OutputSink {
     this.closed = true;
     // A flush scheduled for later would find the database closed.
     this.flush();
+    this.commit();
   }
 
   /** Flush everything (including incomplete UTF-8 tails) and return the totals. Idempotent. */
@@ -81,6 +87,7 @@ export class JobOutput implements OutputSink {
       this.closed = true;
       for (const s of ['stdout', 'stderr'] as const) this.enqueue(s, this.framers[s].flush());
       this.flush();
+      this.commit();
     }
     return {
       stdoutBytes: this.stored.stdout,
@@ -98,12 +105,13 @@ export class JobOutput implements OutputSink {
     this.pending.chunks.push(data);
     this.pending.size += data.length;
     if (this.pending.size >= FRAME_BATCH_BYTES) this.flush();
-    else if (!this.scheduled && !this.closed) {
+    if (!this.scheduled && !this.closed) {
       // Coalesce whatever arrives in the same I/O turn; slow output still goes out at once.
       this.scheduled = true;
       setImmediate(() => {
         this.scheduled = false;
         this.flush();
+        this.commit();
       });
     }
   }
@@ -113,11 +121,29 @@ export class JobOutput implements OutputSink {
     if (p === null) return;
     this.pending = null;
     const data = p.chunks.length === 1 ? (p.chunks[0] as Buffer) : Buffer.concat(p.chunks, p.size);
-    const frame = { seq: ++this.lastSeq, ts: this.deps.clock.nowMs(), stream: p.stream, data };
-    this.deps.store.appendFrame(this.jobId, frame);
-    this.stored[p.stream] += data.length;
-    this.hash.update(data);
-    this.deps.hub.publish(this.jobId, frame);
+    this.unstored.push({ seq: ++this.lastSeq, ts: this.deps.clock.nowMs(), stream: p.stream, data });
+    this.unstoredBytes += data.length;
+    if (this.unstoredBytes >= UNSTORED_LIMIT_BYTES) this.commit();
+  }
+
+  /**
+   * Store the frames made since the last commit in one transaction, then publish them:
+   * one commit per turn instead of one per 16 KiB frame, and a follower that reconnects
+   * still finds in the database every frame it was sent.
+   */
+  private commit(): void {
+    if (this.unstored.length === 0) return;
+    const frames = this.unstored;
+    this.unstored = [];
+    this.unstoredBytes = 0;
+    this.deps.store.transaction(() => {
+      for (const f of frames) this.deps.store.appendFrame(this.jobId, f);
+    });
+    for (const f of frames) {
+      this.stored[f.stream] += f.data.length;
+      this.hash.update(f.data);
+      this.deps.hub.publish(this.jobId, f);
+    }
   }
 
   private rehash(): void {

@@ -34,6 +34,8 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   // NORMAL in WAL mode survives a process kill (only an OS crash can lose the last commits).
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
+  // Checkpoint every ~16 MiB of WAL instead of 4 MiB: fewer fsyncs on the output hot path.
+  db.pragma('wal_autocheckpoint = 4000');
   db.pragma('foreign_keys = ON');
   migrate(db);
   for (const suffix of ['-wal', '-shm']) {

@@ -70,7 +70,7 @@ describe('JobOutput', () => {
     assert.equal(sum.sha256, crypto.createHash('sha256').update(Buffer.concat(frames.map((f) => f.data))).digest('hex'));
   });
 
-  it('coalesces small writes of one I/O turn into one frame, flushes a full batch at once', async () => {
+  it('coalesces small writes of one I/O turn into one frame; frames of one turn are stored together at its end', async () => {
     const j = fresh(1 << 20);
     for (let i = 0; i < 50; i++) j.out.write('stdout', Buffer.from('x'));
     assert.equal(j.stored().length, 0, 'nothing stored inside the same turn');
@@ -78,8 +78,20 @@ describe('JobOutput', () => {
     assert.equal(j.stored().length, 1);
     assert.equal(j.stored()[0]?.data.length, 50);
     j.out.write('stdout', Buffer.alloc(FRAME_BATCH_BYTES, 0x41));
-    assert.equal(j.stored().length, 2, 'a full batch is stored without waiting');
+    j.out.write('stdout', Buffer.alloc(FRAME_BATCH_BYTES, 0x42));
+    j.out.write('stdout', Buffer.from('tail'));
+    assert.equal(j.stored().length, 1, 'frames made in this turn are not stored yet');
+    assert.equal(j.published.length, 1, 'nor published: a follower never sees a frame the database lacks');
+    await nextTurn();
+    assert.deepEqual(j.stored().map((f) => f.data.length), [50, FRAME_BATCH_BYTES, FRAME_BATCH_BYTES, 4], 'each full batch is its own frame');
+    assert.equal(j.published.length, 4);
     j.out.finish();
+    const k = fresh(8 << 20);
+    const big = Buffer.alloc(FRAME_BATCH_BYTES, 0x43);
+    for (let i = 0; i < 80; i++) k.out.write('stdout', big);
+    assert.ok(k.stored().length >= 64, 'past 1 MiB made in one turn, frames are stored at once (bounded memory)');
+    k.out.finish();
+    assert.equal(k.stored().length, 80);
   });
 
   it('caps both streams together and says truncated; the metric counts what arrived', async () => {
