@@ -5,7 +5,7 @@
  * Sandbox with its timeout, cancellation and result.
  */
 import type { AuditLog } from '../audit/audit-log.js';
-import type { Sandbox, SandboxHandle, SandboxSpec } from '../sandbox/sandbox.js';
+import type { Sandbox, SandboxHandle } from '../sandbox/sandbox.js';
 import { SandboxError } from '../sandbox/sandbox-error.js';
 import { rfc3339, type Clock } from './clock.js';
 import type { AgentConfig } from './config.js';
@@ -14,7 +14,8 @@ import { AgentError } from './errors.js';
 import { decideOutcome, type Outcome } from './job-outcome.js';
 import { JobOutput, type OutputStart } from './job-output.js';
 import type { JobStore } from './job-store.js';
-import { canTransition, isTerminal, type JobRecord, type JobResult, type JobSpec, type JobStatus, type StoredResult } from './job.js';
+import { isTerminal, type JobRecord, type JobResult, type JobSpec, type JobStatus, type StoredResult } from './job.js';
+import { JobLedger, sandboxSpecFor } from './job-ledger.js';
 import type { Logger } from './logger.js';
 import type { AgentMetrics } from './metrics.js';
 import type { OutputHub } from './output-hub.js';
@@ -70,7 +71,10 @@ export class JobManager {
   /** Set by abandon(): runs are left to the next agent start, nothing more is recorded. */
   private detached = false;
 
+  private readonly ledger: JobLedger;
+
   constructor(private readonly d: JobManagerDeps) {
+    this.ledger = new JobLedger(d);
     d.docker.onChange((up) => {
       if (up) this.pump();
     });
@@ -105,33 +109,11 @@ export class JobManager {
 
   /** Persist, audit and enqueue a new job (one transaction: the id is consumed iff the job exists). */
   accept(job: AcceptedJob): void {
-    const now = this.d.clock.nowMs();
-    try {
-      this.acceptTx(job, now);
-    } catch (e) {
-      if (e instanceof AgentError) throw e;
-      // The audit and the job share one database: if the job cannot be written, neither can
-      // its audit event, and no job may run unaudited.
-      this.d.audit.markFailed();
-      throw new AgentError('AUDIT_UNAVAILABLE', 'audit log unavailable', { cause: e });
-    }
+    this.ledger.accept(job);
     this.d.metrics.jobsTotal.inc();
     this.queue.push(job.jobId);
     this.d.metrics.jobsQueued.set(this.queue.length);
     this.pump();
-  }
-
-  private acceptTx(job: AcceptedJob, now: number): void {
-    this.d.store.transaction(() => {
-      this.d.store.insertPending(job.jobId, job.controllerId, job.spec, now);
-      this.d.audit.append({
-        type: 'job.accepted',
-        jobId: job.jobId,
-        controllerId: job.controllerId,
-        remoteAddr: job.remoteAddr,
-        details: { ...job.auditDetails, image: job.spec.image, cpu_limit: job.spec.cpuLimit, memory_limit: job.spec.memoryLimit, timeout_seconds: job.spec.timeoutSeconds },
-      });
-    });
   }
 
   /** True if this job id was ever accepted, even if the job has since been pruned. */
@@ -146,22 +128,7 @@ export class JobManager {
 
   /** The wire result of a finished job (output assembled from stored frames), or null while it runs. */
   result(rec: JobRecord): JobResult | null {
-    if (!isTerminal(rec.status) || rec.result === null) return null;
-    const out = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
-    let after = 0;
-    for (;;) {
-      const frames = this.d.store.framesAfter(rec.jobId, after, 512);
-      if (frames.length === 0) break;
-      for (const f of frames) out[f.stream].push(f.data);
-      after = (frames[frames.length - 1] as { seq: number }).seq;
-    }
-    return {
-      job_id: rec.jobId,
-      status: rec.status,
-      ...rec.result,
-      stdout: Buffer.concat(out.stdout).toString('utf8'),
-      stderr: Buffer.concat(out.stderr).toString('utf8'),
-    };
+    return this.ledger.result(rec);
   }
 
   /** Cancel a pending or running job. Returns the status after the request. */
@@ -176,7 +143,7 @@ export class JobManager {
       if (i >= 0) this.queue.splice(i, 1);
       this.d.metrics.jobsQueued.set(this.queue.length);
       this.d.audit.append(audit);
-      this.finishWithoutRun(rec, 'cancelled', 'cancelled by controller before it started');
+      this.ledger.finishWithoutRun(rec, 'cancelled', 'cancelled by controller before it started');
       return 'cancelled';
     }
     if (!run.cancelled) {
@@ -216,7 +183,7 @@ export class JobManager {
   /** End a job recorded as running whose container is gone. */
   failVanished(rec: JobRecord, why: string): void {
     if (this.runs.has(rec.jobId)) return;
-    this.finishWithoutRun(rec, 'failed', why);
+    this.ledger.finishWithoutRun(rec, 'failed', why);
   }
 
   /** Ids of jobs holding a container now (the reconciler must not touch these). */
@@ -277,7 +244,7 @@ export class JobManager {
     };
     this.runs.set(rec.jobId, run);
     this.d.metrics.jobsRunning.set(this.runs.size);
-    if (adoptContainer === null) this.transition(rec.jobId, rec.status, 'running');
+    if (adoptContainer === null) this.ledger.transition(rec.jobId, rec.status, 'running');
     run.done = this.execute(run, rec, adoptContainer).catch((e: unknown) => {
       this.d.logger.error({ err: e, job_id: rec.jobId }, 'job run failed unexpectedly');
       // Safety net: never leave a job holding its slot after an unexpected error.
@@ -299,7 +266,7 @@ export class JobManager {
     try {
       if (adoptContainer === null) {
         const t0 = performance.now();
-        handle = await this.d.sandbox.start(this.sandboxSpec(rec), run.output);
+        handle = await this.d.sandbox.start(sandboxSpecFor(rec, this.d.config(), this.d.agentId), run.output);
         this.d.metrics.sandboxStart.observe((performance.now() - t0) / 1000);
         run.startMs = this.d.clock.nowMs();
         this.d.store.setSandbox(rec.jobId, handle.containerId, run.startMs);
@@ -366,64 +333,11 @@ export class JobManager {
       timed_out: o.timedOut,
       oom_killed: o.oomKilled,
     };
-    this.store(rec, from, o.status, result, { stdout_bytes: summary.stdoutBytes, stderr_bytes: summary.stderrBytes, output_sha256: summary.sha256 });
+    this.ledger.record(rec, from, o.status, result, { stdout_bytes: summary.stdoutBytes, stderr_bytes: summary.stderrBytes, output_sha256: summary.sha256 });
     this.runs.delete(rec.jobId);
     this.d.metrics.jobsRunning.set(this.runs.size);
     this.d.metrics.finished(o.status, run.startMs === null ? null : result.duration_ms / 1000);
     this.d.hub.end(rec.jobId, { lastSeq: summary.lastSeq, status: o.status, exitCode: o.exitCode });
     this.pump();
-  }
-
-  private finishWithoutRun(rec: JobRecord, status: 'cancelled' | 'failed', error: string): void {
-    const totals = this.d.store.outputTotals(rec.jobId);
-    const end = this.d.clock.nowMs();
-    const result: StoredResult = {
-      sandbox_id: rec.sandboxId,
-      exit_code: null,
-      start_time: null,
-      end_time: rfc3339(end),
-      duration_ms: 0,
-      error,
-      output_truncated: false,
-      timed_out: false,
-      oom_killed: false,
-    };
-    this.store(rec, rec.status, status, result, { stdout_bytes: totals.stdout, stderr_bytes: totals.stderr });
-    this.d.metrics.finished(status, null);
-    this.d.hub.end(rec.jobId, { lastSeq: totals.lastSeq, status, exitCode: null });
-  }
-
-  private store(rec: JobRecord, from: JobStatus, to: JobStatus, result: StoredResult, extra: Record<string, unknown>): void {
-    if (!canTransition(from, to)) throw new Error(`illegal job transition ${from} → ${to} for ${rec.jobId}`);
-    this.d.store.transaction(() => {
-      this.d.store.finish(rec.jobId, to, result, this.d.clock.nowMs());
-      this.d.audit.append({
-        type: 'job.finished',
-        jobId: rec.jobId,
-        controllerId: rec.controllerId,
-        details: { status: to, exit_code: result.exit_code, duration_ms: result.duration_ms, error: result.error, timed_out: result.timed_out, oom_killed: result.oom_killed, output_truncated: result.output_truncated, ...extra },
-      });
-    });
-  }
-
-  private transition(jobId: string, from: JobStatus, to: JobStatus): void {
-    if (!canTransition(from, to)) throw new Error(`illegal job transition ${from} → ${to} for ${jobId}`);
-    this.d.store.setStatus(jobId, to, this.d.clock.nowMs());
-  }
-
-  private sandboxSpec(rec: JobRecord): SandboxSpec {
-    const cfg = this.d.config();
-    return {
-      jobId: rec.jobId,
-      agentId: this.d.agentId,
-      image: rec.spec.image,
-      command: rec.spec.command,
-      env: rec.spec.env,
-      cpuLimit: rec.spec.cpuLimit,
-      memoryLimit: rec.spec.memoryLimit,
-      pidsLimit: rec.spec.pidsLimit,
-      tmpfsSizeBytes: cfg.tmpfs_size_bytes,
-      sandboxUser: cfg.sandbox_user,
-    };
   }
 }
