@@ -4,6 +4,7 @@
  */
 import type { AuditEventType, AuditRecord } from './audit-log.js';
 import type { Db } from './database.js';
+import type { StoredRow } from './stored-row.js';
 
 /** Which events to return; every field narrows the result (AND). */
 export interface AuditFilter {
@@ -18,17 +19,6 @@ export interface AuditFilter {
   readonly limit?: number;
 }
 
-interface StoredRow {
-  seq: number;
-  ts: string;
-  type: string;
-  job_id: string | null;
-  controller_id: string | null;
-  remote_addr: string | null;
-  details: string;
-  prev_hash: string;
-  hash: string;
-}
 
 /**
  * Events matching `filter` in seq order. The SQL text depends only on which fields are

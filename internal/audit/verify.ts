@@ -11,23 +11,13 @@
  */
 import { canonicalJson, GENESIS_HASH, rowHash } from './chain.js';
 import type { Db } from './database.js';
+import type { StoredRow } from './stored-row.js';
 
 /** Outcome of verifyChain; `badSeq` is the seq of the first row that fails a check. */
 export type VerifyResult =
   | { ok: true; checked: number }
   | { ok: false; checked: number; badSeq: number; reason: string };
 
-interface StoredRow {
-  seq: number;
-  ts: string;
-  type: string;
-  job_id: string | null;
-  controller_id: string | null;
-  remote_addr: string | null;
-  details: string;
-  prev_hash: string;
-  hash: string;
-}
 
 /**
  * Check every row: seq contiguous from 1, prev_hash equal to the previous row's hash (the

@@ -93,15 +93,18 @@ function narrowResult(v: unknown): JobResult | null {
   };
 }
 
-/** Narrow a status answer; null when it is not one. */
-export function parseStatusReply(text: string): JobStatusReply | null {
-  let v: unknown;
+/** The JSON object in `text`, or null when it is not JSON or not an object. */
+function jsonRecord(text: string): Record<string, unknown> | null {
   try {
-    v = JSON.parse(text);
+    return record(JSON.parse(text) as unknown);
   } catch {
     return null;
   }
-  const r = record(v);
+}
+
+/** Narrow a status answer; null when it is not one. */
+export function parseStatusReply(text: string): JobStatusReply | null {
+  const r = jsonRecord(text);
   if (r === null) return null;
   const status = state(r['status']);
   const jobId = str(r['job_id']);
@@ -113,13 +116,7 @@ export function parseStatusReply(text: string): JobStatusReply | null {
 
 /** Narrow one stream message; null when it is not a frame. */
 export function parseFrame(text: string): StreamFrame | null {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  const r = record(v);
+  const r = jsonRecord(text);
   if (r === null) return null;
   const seq = int(r['seq']);
   if (seq === null || seq < 0) return null;
