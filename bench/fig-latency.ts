@@ -7,7 +7,7 @@
 import { BenchClient } from './bench-client.js';
 import { ratioOf, type BenchContext, type Figure } from './context.js';
 import { untilGone } from './engine-watch.js';
-import { median, percentile } from './stats.js';
+import { median, percentile, alternate } from './stats.js';
 
 /** Run the latency section. */
 export async function latencySection(ctx: BenchContext): Promise<Figure[]> {
@@ -40,13 +40,7 @@ export async function latencySection(ctx: BenchContext): Promise<Figure[]> {
     }
     const n = ctx.n(30, 10);
     for (let i = 0; i < n; i++) {
-      if (i % 2 === 0) {
-        await one(true);
-        await raw(true);
-      } else {
-        await raw(true);
-        await one(true);
-      }
+      await alternate(i, () => one(true), () => raw(true));
     }
   } finally {
     client.close();

@@ -8,7 +8,8 @@
 import { BenchClient } from './bench-client.js';
 import { ratioOf, type BenchContext, type Figure } from './context.js';
 import { untilGone } from './engine-watch.js';
-import { median } from './stats.js';
+import { median, alternate } from './stats.js';
+import { logBoundFor } from '../internal/sandbox/container-options.js';
 
 const BYTES = 200 * 1024 * 1024;
 const MAX_OUTPUT = 256 * 1024 * 1024;
@@ -39,20 +40,14 @@ export async function streamingSection(ctx: BenchContext): Promise<Figure[]> {
     await untilGone(ctx.raw.docker, agentId, jobId);
   };
   const rawRun = async (): Promise<void> => {
-    const r = await ctx.raw.run(COMMAND, { cpuLimit: CPU, logMaxBytes: Math.max(128 * 1024 * 1024, 32 * MAX_OUTPUT) });
+    const r = await ctx.raw.run(COMMAND, { cpuLimit: CPU, logMaxBytes: logBoundFor(MAX_OUTPUT) });
     if (r.bytes !== BYTES || r.firstByteMs === null || r.lastByteMs === null) throw new Error(`raw streaming got ${r.bytes} bytes`);
     rawRates.push(mb(r.bytes, r.lastByteMs - r.firstByteMs));
   };
   try {
     const runs = ctx.n(3, 1);
     for (let i = 0; i < runs; i++) {
-      if (i % 2 === 0) {
-        await agentRun();
-        await rawRun();
-      } else {
-        await rawRun();
-        await agentRun();
-      }
+      await alternate(i, agentRun, rawRun);
       const c = cpu.at(-1);
       ctx.log(`streaming run ${i + 1}/${runs}: agent ${agentRates.at(-1)?.toFixed(1)} MiB/s (agent CPU ${c?.agent_s.toFixed(1)} s, follower CPU ${c?.follower_s.toFixed(1)} s in ${c?.wall_s.toFixed(1)} s), raw ${rawRates.at(-1)?.toFixed(1)} MiB/s`);
     }

@@ -7,7 +7,7 @@
 import { BenchClient } from './bench-client.js';
 import { ratioOf, type BenchContext, type Figure } from './context.js';
 import { untilGone } from './engine-watch.js';
-import { median } from './stats.js';
+import { median, alternate } from './stats.js';
 
 const JOBS = 100;
 const CONCURRENCY = 4;
@@ -49,13 +49,7 @@ export async function throughputSection(ctx: BenchContext): Promise<Figure[]> {
   try {
     const rounds = ctx.n(3, 1);
     for (let i = 0; i < rounds; i++) {
-      if (i % 2 === 0) {
-        await agentRound();
-        await rawRound();
-      } else {
-        await rawRound();
-        await agentRound();
-      }
+      await alternate(i, agentRound, rawRound);
       ctx.log(`throughput round ${i + 1}/${rounds}: agent ${agentRates.at(-1)?.toFixed(2)} jobs/s (agent CPU ${agentCpu.at(-1)?.toFixed(1)} s), raw ${rawRates.at(-1)?.toFixed(2)} jobs/s`);
     }
   } finally {

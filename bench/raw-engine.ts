@@ -10,18 +10,13 @@ import { containerOptions, DEFAULT_LOG_MAX_BYTES } from '../internal/sandbox/con
 import { Demuxer } from '../internal/sandbox/demux.js';
 import { readableOf } from '../internal/sandbox/docker-answers.js';
 import type { SandboxSpec } from '../internal/sandbox/sandbox.js';
+import type { WarmProfile } from '../internal/sandbox/warm-pool-protocol.js';
 
 /** Label marking containers made by the bench's raw runs (removed at the end whatever happens). */
 export const RAW_AGENT_ID = 'quickcmd-bench-raw';
 
 /** Limits shared by raw runs and the bench agents' defaults. */
-export interface RawProfile {
-  readonly image: string;
-  readonly cpuLimit: number;
-  readonly memoryLimit: number;
-  readonly pidsLimit: number;
-  readonly tmpfsSizeBytes: number;
-  readonly sandboxUser: string;
+export interface RawProfile extends WarmProfile {
   readonly logMaxBytes: number;
 }
 

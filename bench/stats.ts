@@ -12,6 +12,17 @@ export function percentile(samples: readonly number[], p: number): number {
   return sorted[rank - 1] as number;
 }
 
+/** Run one agent and one raw sample, flipping which goes first every round (no order bias). */
+export async function alternate(i: number, agent: () => Promise<void>, raw: () => Promise<void>): Promise<void> {
+  if (i % 2 === 0) {
+    await agent();
+    await raw();
+  } else {
+    await raw();
+    await agent();
+  }
+}
+
 /** The median (p50 by nearest rank). */
 export function median(samples: readonly number[]): number {
   return percentile(samples, 50);

@@ -5,6 +5,9 @@
  */
 import { z } from 'zod';
 
+/** Docker refuses containers with less memory than 6 MB. */
+export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
+
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
 
@@ -61,13 +64,13 @@ export const configFileSchema = z.strictObject({
   /** CPUs a job gets by default. */
   default_cpu_limit: z.number().positive().max(1024).default(0.5),
   /** Memory bytes a job gets by default (swap capped to the same). */
-  default_memory_limit: positiveInt.min(6 * 1024 * 1024).default(268435456),
+  default_memory_limit: positiveInt.min(MIN_MEMORY_BYTES).default(268435456),
   /** Seconds a job may run by default. */
   default_timeout_seconds: positiveInt.default(300),
   /** Ceiling for a job's cpu_limit (defaults to default_cpu_limit). */
   max_cpu_limit: z.number().positive().max(1024).optional(),
   /** Ceiling for a job's memory_limit (defaults to default_memory_limit). */
-  max_memory_limit: positiveInt.min(6 * 1024 * 1024).optional(),
+  max_memory_limit: positiveInt.min(MIN_MEMORY_BYTES).optional(),
   /** Ceiling for a job's timeout_seconds (defaults to default_timeout_seconds). */
   max_timeout_seconds: positiveInt.optional(),
   /** Processes a job may have. */

@@ -30,6 +30,7 @@ import { RequestAuth } from './request-auth.js';
 import { buildRouter } from './routes.js';
 import { closeServer, createServer, listen, reloadTls, type AgentServer } from './server.js';
 import { AGENT_VERSION } from './version.js';
+import { logBoundFor } from '../sandbox/container-options.js';
 
 /** Keys that only take effect on restart; a reload keeps their old values. */
 const RESTART_KEYS = ['port', 'bind_address', 'insecure_http', 'tls_client_ca_file', 'audit_db_path', 'run_as_user', 'run_as_group', 'log_level', 'warm_pool_size'] as const;
@@ -78,7 +79,7 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
   const audit = new SqliteAuditLog({ db, clock: { now: () => new Date(clock.nowMs()) } });
   const agentId = store.meta('agent_id', () => `qa-${crypto.randomUUID()}`);
   const engine = deps.docker ?? dockerClient();
-  const logMaxBytes = Math.max(128 * 1024 * 1024, 32 * initial.max_output_bytes);
+  const logMaxBytes = logBoundFor(initial.max_output_bytes);
   const cold = deps.sandbox ?? new DockerSandbox({ docker: engine, logger, logMaxBytes });
   // Opt-in warm pool of the default profile (never around an injected sandbox).
   const pool = deps.sandbox === undefined && initial.warm_pool_size > 0

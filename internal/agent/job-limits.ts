@@ -4,6 +4,7 @@
  * Malformed requests are INVALID_PAYLOAD naming the field; requests beyond what the
  * config allows are 403 IMAGE_NOT_ALLOWED or LIMIT_EXCEEDED.
  */
+import { MIN_MEMORY_BYTES } from './config-schema.js';
 import type { AgentConfig } from './config.js';
 import { RejectionError } from './errors.js';
 import type { JobSpec } from './job.js';
@@ -11,8 +12,7 @@ import type { JobPayload } from './payload.js';
 
 const SANDBOX_KEYS = new Set(['image', 'cpu_limit', 'memory_limit', 'timeout_seconds', 'env']);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-/** Docker refuses containers with less memory than 6 MB. */
-export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
+export { MIN_MEMORY_BYTES };
 /** Most environment variables a job may set. */
 export const MAX_ENV_VARS = 64;
 /** Largest value of one environment variable, in bytes. */

@@ -22,6 +22,11 @@ export interface LogOptions {
  */
 export const DEFAULT_LOG_MAX_BYTES = 128 * 1024 * 1024;
 
+/** The engine log bound that lets a job's kept output (`max_output_bytes`) be replayed whole. */
+export function logBoundFor(maxOutputBytes: number): number {
+  return Math.max(DEFAULT_LOG_MAX_BYTES, 32 * maxOutputBytes);
+}
+
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SANDBOX_USER = /^(\d{1,10}):(\d{1,10})$/;
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { status, type ClientTarget } from '../helpers/client.js';
 import { requireDocker } from '../helpers/docker.js';
-import { hasCommand, run, type RunResult } from '../helpers/exec.js';
+import { ensureCommand, run, type RunResult } from '../helpers/exec.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = path.join(root, 'dist/cmd/quickcmd.js');
@@ -86,8 +86,8 @@ describe('fan-out', () => {
     assert.doesNotMatch(r.stdout + r.stderr, /\x1b\[/, 'no color when piped');
   });
 
-  it('on a terminal: colored prefixes and a progress line', async (t) => {
-    if (!(await hasCommand('script'))) return t.skip('util-linux script(1) is needed for a pseudo-terminal');
+  it('on a terminal: colored prefixes and a progress line', async () => {
+    await ensureCommand('script', 'bsdutils');
     const q = (w: string): string => `'${w.replace(/'/g, `'\\''`)}'`;
     const line = [process.execPath, bin, 'run', '--config', controllerYaml, '--agents', 'web1,web2', '--', 'echo hello'].map(q).join(' ');
     // script(1) runs the CLI on a pseudo-terminal, as a person at a terminal would.
@@ -176,11 +176,10 @@ describe('completion', () => {
     const r = await cli(['completion', 'zsh']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^#compdef quickcmd/);
-    if (await hasCommand('zsh')) {
-      const file = path.join(home, '_quickcmd');
-      fs.writeFileSync(file, r.stdout);
-      const z = await run('zsh', ['-n', file]);
-      assert.equal(z.code, 0, z.stderr);
-    }
+    await ensureCommand('zsh', 'zsh');
+    const file = path.join(home, '_quickcmd');
+    fs.writeFileSync(file, r.stdout);
+    const z = await run('zsh', ['-n', file]);
+    assert.equal(z.code, 0, z.stderr);
   });
 });
