@@ -8,8 +8,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import WebSocket from 'ws';
-import type { JobPayload } from '../internal/agent/payload.js';
-import { encodeJobBody, signRequest } from '../internal/agent/signing.js';
+import type { JobPayload } from '../internal/agent/wire/payload.js';
+import { encodeJobBody, signRequest } from '../internal/agent/wire/signing.js';
 
 /** Where the agent is and who we are to it. */
 export interface BenchTarget {

@@ -12,11 +12,11 @@ import os from 'node:os';
 import path from 'node:path';
 import Dockerode from 'dockerode';
 import { stringify } from 'yaml';
-import { loadConfig } from '../internal/agent/config.js';
+import { loadConfig } from '../internal/agent/config/config.js';
 import { createAgent } from '../internal/agent/create-agent.js';
-import { isTerminal } from '../internal/agent/job.js';
+import { isTerminal } from '../internal/agent/jobs/job.js';
 import { silentLogger } from '../internal/agent/logger.js';
-import { encodeJobBody } from '../internal/agent/signing.js';
+import { encodeJobBody } from '../internal/agent/wire/signing.js';
 import { containerOptions } from '../internal/sandbox/container-options.js';
 import { LABEL_AGENT } from '../internal/sandbox/labels.js';
 

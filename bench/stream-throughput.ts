@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import { Writable } from 'node:stream';
 import Dockerode from 'dockerode';
 import WebSocket from 'ws';
-import { loadConfig } from '../internal/agent/config.js';
+import { loadConfig } from '../internal/agent/config/config.js';
 import { containerOptions } from '../internal/sandbox/container-options.js';
 import type { SandboxSpec } from '../internal/sandbox/sandbox.js';
 import { freePort, prepareAgentDir, TEST_IMAGE } from '../test/helpers/agent.js';

@@ -4,7 +4,7 @@
  */
 import crypto from 'node:crypto';
 import type { Command } from 'commander';
-import { loadConfig, resolveConfigPath, type AgentConfig, type ConfigEnv } from './config.js';
+import { loadConfig, resolveConfigPath, type AgentConfig, type ConfigEnv } from './config/config.js';
 import { createAgent } from './create-agent.js';
 import { ConfigError } from './errors.js';
 import { createLogger } from './logger.js';

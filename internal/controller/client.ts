@@ -4,7 +4,7 @@
  * follows them with signed requests. Every failure is a ControllerError carrying the
  * agent's code.
  */
-import { encodeJobBody } from '../agent/signing.js';
+import { encodeJobBody } from '../agent/wire/signing.js';
 import { ControllerError } from './controller-error.js';
 import { followJob, type FollowOptions } from './follow.js';
 import { buildPayload, newJobId, type RunSpec } from './job-request.js';

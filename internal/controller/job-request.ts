@@ -4,7 +4,7 @@
  * Also the parsers for the run flags (--memory 256m, --cpus 0.5, --timeout 90, --env K=V).
  */
 import crypto from 'node:crypto';
-import type { JobPayload } from '../agent/payload.js';
+import type { JobPayload } from '../agent/wire/payload.js';
 import { SettingsError } from './controller-error.js';
 
 /** Seconds a submitted job stays valid (the payload's ttl - timestamp). */

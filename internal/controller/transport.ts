@@ -1,11 +1,11 @@
 /**
  * One agent's connection: where it is, who we are to it, and how to reach it over HTTPS
  * with TLS verified (or, only when spelled out, not). Requests for status, cancel and the
- * stream are signed exactly as the agent verifies them (internal/agent/signing.ts).
+ * stream are signed exactly as the agent verifies them (internal/agent/wire/signing.ts).
  */
 import http from 'node:http';
 import https from 'node:https';
-import { signRequest } from '../agent/signing.js';
+import { signRequest } from '../agent/wire/signing.js';
 import { ControllerError, networkError } from './controller-error.js';
 
 /** Everything needed to talk to one agent. */

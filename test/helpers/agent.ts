@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { loadConfig, type AgentConfig } from '../../internal/agent/config.js';
+import { loadConfig, type AgentConfig } from '../../internal/agent/config/config.js';
 import { createAgent, type Agent, type AgentDeps } from '../../internal/agent/create-agent.js';
 import { createLogger, silentLogger } from '../../internal/agent/logger.js';
 import { makePki, type TestPki } from './tls.js';

@@ -5,8 +5,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
-import type { JobPayload } from '../../internal/agent/payload.js';
-import { encodeJobBody, signRequest } from '../../internal/agent/signing.js';
+import type { JobPayload } from '../../internal/agent/wire/payload.js';
+import { encodeJobBody, signRequest } from '../../internal/agent/wire/signing.js';
 
 /** How to reach and authenticate to an agent. */
 export interface ClientTarget {

@@ -12,8 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
-import { configFileSchema, controllerSchema } from '../../internal/agent/config-schema.js';
-import { loadConfig } from '../../internal/agent/config.js';
+import { configFileSchema, controllerSchema } from '../../internal/agent/config/config-schema.js';
+import { loadConfig } from '../../internal/agent/config/config.js';
 import { run, runOk } from '../helpers/exec.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../../internal/agent/config.js';
+import { loadConfig } from '../../internal/agent/config/config.js';
 import { run, runOk, type RunResult } from '../helpers/exec.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { encodeJobBody } from '../../internal/agent/signing.js';
+import { encodeJobBody } from '../../internal/agent/wire/signing.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { cancel, payload, request, status, submit, waitForEnd, type ClientTarget, type Reply } from '../helpers/client.js';
 

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { encodeJobBody } from '../../internal/agent/signing.js';
+import { encodeJobBody } from '../../internal/agent/wire/signing.js';
 import { startTestAgent } from '../helpers/agent.js';
 import { payload, submit, waitForEnd, type ClientTarget } from '../helpers/client.js';
 

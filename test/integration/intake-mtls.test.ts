@@ -12,7 +12,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { encodeJobBody } from '../../internal/agent/signing.js';
+import { encodeJobBody } from '../../internal/agent/wire/signing.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { payload, request, signedHeaders, waitForEnd, type ClientTarget, type Reply } from '../helpers/client.js';
 import { makePki, type TestPki } from '../helpers/tls.js';

@@ -11,9 +11,9 @@ import https from 'node:https';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import Dockerode from 'dockerode';
-import { LEGACY_GO, goMarshalPayload } from '../../internal/agent/go-json.js';
-import type { JobPayload } from '../../internal/agent/payload.js';
-import { encodeJobBody, hmacHex } from '../../internal/agent/signing.js';
+import { LEGACY_GO, goMarshalPayload } from '../../internal/agent/wire/go-json.js';
+import type { JobPayload } from '../../internal/agent/wire/payload.js';
+import { encodeJobBody, hmacHex } from '../../internal/agent/wire/signing.js';
 import { startTestAgent, TEST_IMAGE, type TestAgent } from '../helpers/agent.js';
 import { payload, request, signedHeaders, status, waitForEnd, type ClientTarget, type Reply } from '../helpers/client.js';
 

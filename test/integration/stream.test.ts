@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { JobPayload } from '../../internal/agent/payload.js';
+import type { JobPayload } from '../../internal/agent/wire/payload.js';
 import { startTestAgent, TEST_IMAGE, type TestAgent } from '../helpers/agent.js';
 import { cancel, signedHeaders, status, submit } from '../helpers/client.js';
 import { requireDocker } from '../helpers/docker.js';

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { stringify } from 'yaml';
-import { loadConfig, parseConfig, resolveConfigPath, DEFAULT_CONFIG_PATH, type AgentConfig, type ConfigEnv } from '../../internal/agent/config.js';
+import { loadConfig, parseConfig, resolveConfigPath, DEFAULT_CONFIG_PATH, type AgentConfig, type ConfigEnv } from '../../internal/agent/config/config.js';
 import { ConfigError } from '../../internal/agent/errors.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quickcmd-config-unit-'));

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { verifyRequestSignature } from '../../internal/agent/signing.js';
+import { verifyRequestSignature } from '../../internal/agent/wire/signing.js';
 import { AgentClient } from '../../internal/controller/client.js';
 import { ControllerError } from '../../internal/controller/controller-error.js';
 import { FollowAborted } from '../../internal/controller/follow.js';

@@ -15,9 +15,9 @@ import {
   LEGACY_GO,
   MODERN_GO,
   toWellFormed,
-} from '../../internal/agent/go-json.js';
-import { parseJobPayload, type JobPayload } from '../../internal/agent/payload.js';
-import { JsonNumber, parseStrictJson, type JsonValue } from '../../internal/agent/strict-json.js';
+} from '../../internal/agent/wire/go-json.js';
+import { parseJobPayload, type JobPayload } from '../../internal/agent/wire/payload.js';
+import { JsonNumber, parseStrictJson, type JsonValue } from '../../internal/agent/wire/strict-json.js';
 
 const RUNS = 300;
 

@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { RejectionError } from '../../internal/agent/errors.js';
-import { checkDeclaredLength, checkJsonContentType, readBody } from '../../internal/agent/http-body.js';
+import { checkDeclaredLength, checkJsonContentType, readBody } from '../../internal/agent/http/http-body.js';
 
 const LIMIT = 1000;
 let server: http.Server;

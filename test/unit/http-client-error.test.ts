@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { test } from 'node:test';
-import { answerClientError } from '../../internal/agent/server.js';
+import { answerClientError } from '../../internal/agent/http/server.js';
 
 async function raw(port: number, text: string): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { Writable } from 'node:stream';
 import Koa from 'koa';
 import { AgentError, RejectionError } from '../../internal/agent/errors.js';
-import { errorMiddleware } from '../../internal/agent/http-errors.js';
+import { errorMiddleware } from '../../internal/agent/http/http-errors.js';
 import { createLogger } from '../../internal/agent/logger.js';
 
 const logged: string[] = [];

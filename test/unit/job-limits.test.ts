@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
-import { parseConfig, type AgentConfig } from '../../internal/agent/config.js';
+import { parseConfig, type AgentConfig } from '../../internal/agent/config/config.js';
 import { RejectionError, type ErrorCode } from '../../internal/agent/errors.js';
-import { jobSpecFor, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS, MIN_MEMORY_BYTES } from '../../internal/agent/job-limits.js';
-import type { JobPayload } from '../../internal/agent/payload.js';
+import { jobSpecFor, MAX_ENV_VALUE_BYTES, MAX_ENV_VARS, MIN_MEMORY_BYTES } from '../../internal/agent/door/job-limits.js';
+import type { JobPayload } from '../../internal/agent/wire/payload.js';
 
 const cfg: AgentConfig = parseConfig(
   stringify({

@@ -10,11 +10,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { openDatabase, type Db } from '../../internal/audit/database.js';
-import { FRAME_BATCH_BYTES, JobOutput } from '../../internal/agent/job-output.js';
-import { JobStore, type OutputFrame } from '../../internal/agent/job-store.js';
-import type { JobSpec } from '../../internal/agent/job.js';
+import { FRAME_BATCH_BYTES, JobOutput } from '../../internal/agent/jobs/job-output.js';
+import { JobStore, type OutputFrame } from '../../internal/agent/jobs/job-store.js';
+import type { JobSpec } from '../../internal/agent/jobs/job.js';
 import { AgentMetrics } from '../../internal/agent/metrics.js';
-import { OutputHub } from '../../internal/agent/output-hub.js';
+import { OutputHub } from '../../internal/agent/stream/output-hub.js';
 
 const spec: JobSpec = { command: 'true', image: 'img', cpuLimit: 1, memoryLimit: 8 << 20, timeoutSeconds: 10, pidsLimit: 64, env: {}, requiredScopes: [] };
 const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));

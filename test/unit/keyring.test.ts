@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
-import { parseConfig, type AgentConfig } from '../../internal/agent/config.js';
-import { accessFor } from '../../internal/agent/keyring.js';
+import { parseConfig, type AgentConfig } from '../../internal/agent/config/config.js';
+import { accessFor } from '../../internal/agent/door/keyring.js';
 
 const SHARED = 's'.repeat(32);
 const OLD = 'o'.repeat(32);

@@ -1,8 +1,8 @@
 /** Pure job-state rules: the transition table and the terminal-status decision. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decideOutcome, TIMEOUT_EXIT_CODE, type RunFacts } from '../../internal/agent/job-outcome.js';
-import { canTransition, isTerminal, parseStatus, type JobStatus } from '../../internal/agent/job.js';
+import { decideOutcome, TIMEOUT_EXIT_CODE, type RunFacts } from '../../internal/agent/jobs/job-outcome.js';
+import { canTransition, isTerminal, parseStatus, type JobStatus } from '../../internal/agent/jobs/job.js';
 
 const ALL: JobStatus[] = ['pending', 'running', 'completed', 'failed', 'cancelled', 'rejected'];
 

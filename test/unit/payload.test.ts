@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RejectionError, type ErrorCode } from '../../internal/agent/errors.js';
-import { parseJobPayload, parseSignedJob } from '../../internal/agent/payload.js';
-import { JsonSyntaxError, parseStrictJson } from '../../internal/agent/strict-json.js';
-import { canonicalPayload, encodeJobBody, verifyJobSignature } from '../../internal/agent/signing.js';
+import { parseJobPayload, parseSignedJob } from '../../internal/agent/wire/payload.js';
+import { JsonSyntaxError, parseStrictJson } from '../../internal/agent/wire/strict-json.js';
+import { canonicalPayload, encodeJobBody, verifyJobSignature } from '../../internal/agent/wire/signing.js';
 
 const SIG = 'a'.repeat(64);
 const BASE: Record<string, string> = {

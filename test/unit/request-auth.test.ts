@@ -12,11 +12,11 @@ import { stringify } from 'yaml';
 import { openDatabase } from '../../internal/audit/database.js';
 import { SqliteAuditLog } from '../../internal/audit/audit-store.js';
 import type { Clock } from '../../internal/agent/clock.js';
-import { parseConfig, type AgentConfig } from '../../internal/agent/config.js';
+import { parseConfig, type AgentConfig } from '../../internal/agent/config/config.js';
 import { RejectionError } from '../../internal/agent/errors.js';
 import { silentLogger } from '../../internal/agent/logger.js';
-import { mayAccess, RequestAuth, type Principal, type SignedRequestInput } from '../../internal/agent/request-auth.js';
-import { signRequest } from '../../internal/agent/signing.js';
+import { mayAccess, RequestAuth, type Principal, type SignedRequestInput } from '../../internal/agent/door/request-auth.js';
+import { signRequest } from '../../internal/agent/wire/signing.js';
 
 const SHARED = 's'.repeat(32);
 const CI_OLD = 'o'.repeat(32);

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { test } from 'node:test';
-import { parseSignedJob, type SignedJob } from '../../internal/agent/payload.js';
-import { LEGACY_GO, MODERN_GO } from '../../internal/agent/go-json.js';
+import { parseSignedJob, type SignedJob } from '../../internal/agent/wire/payload.js';
+import { LEGACY_GO, MODERN_GO } from '../../internal/agent/wire/go-json.js';
 import {
   canonicalPayload,
   encodeJobBody,
@@ -17,7 +17,7 @@ import {
   signRequest,
   verifyJobSignature,
   verifyRequestSignature,
-} from '../../internal/agent/signing.js';
+} from '../../internal/agent/wire/signing.js';
 
 interface Vector {
   name: string;

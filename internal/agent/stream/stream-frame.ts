@@ -4,9 +4,9 @@
  * the hub, so a cache keyed by that object makes fan-out cost one encoding, not one per
  * follower, and ws sends the shared bytes without copying them.
  */
-import { rfc3339 } from './clock.js';
-import type { OutputFrame } from './job-store.js';
-import type { JobStatus } from './job.js';
+import { rfc3339 } from '../clock.js';
+import type { OutputFrame } from '../jobs/job-store.js';
+import type { JobStatus } from '../jobs/job.js';
 
 /** An output frame on the wire. */
 export interface WireOutputFrame {

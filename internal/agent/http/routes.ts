@@ -7,17 +7,17 @@ import crypto from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { AuditLog } from '../audit/audit-log.js';
-import { nowSeconds, type Clock } from './clock.js';
-import type { AgentConfig } from './config.js';
-import type { DockerHealth } from './docker-health.js';
-import { AgentError } from './errors.js';
+import type { AuditLog } from '../../audit/audit-log.js';
+import { nowSeconds, type Clock } from '../clock.js';
+import type { AgentConfig } from '../config/config.js';
+import type { DockerHealth } from '../docker-health.js';
+import { AgentError } from '../errors.js';
 import { checkDeclaredLength, checkJsonContentType, readBody } from './http-body.js';
-import type { Intake, RequestOrigin } from './intake.js';
-import type { JobManager } from './job-manager.js';
-import type { AgentMetrics } from './metrics.js';
-import { mayAccess, type RequestAuth } from './request-auth.js';
-import { peerIdentities } from './tls-identity.js';
+import type { Intake, RequestOrigin } from '../door/intake.js';
+import type { JobManager } from '../jobs/job-manager.js';
+import type { AgentMetrics } from '../metrics.js';
+import { mayAccess, type RequestAuth } from '../door/request-auth.js';
+import { peerIdentities } from '../door/tls-identity.js';
 
 /** What the routes need. */
 export interface RouteDeps {

@@ -4,8 +4,8 @@
  * server and the status route read.
  */
 import type { Statement } from 'better-sqlite3';
-import type { Db } from '../audit/database.js';
-import type { StreamName } from '../sandbox/sandbox.js';
+import type { Db } from '../../audit/database.js';
+import type { StreamName } from '../../sandbox/sandbox.js';
 import { parseStatus, type JobRecord, type JobSpec, type JobStatus, type StoredResult } from './job.js';
 
 /** One stored output frame. */

@@ -4,12 +4,12 @@
  * else labelled with this agent's id is removed, and a running job with no container
  * left is failed with a clear error.
  */
-import type { ManagedContainer, Sandbox } from '../sandbox/sandbox.js';
-import { reconcile, type ContainerFate, type ReconcileReport } from '../sandbox/reconciler.js';
-import { WARM_JOB_LABEL } from '../sandbox/warm-pool-protocol.js';
+import type { ManagedContainer, Sandbox } from '../../sandbox/sandbox.js';
+import { reconcile, type ContainerFate, type ReconcileReport } from '../../sandbox/reconciler.js';
+import { WARM_JOB_LABEL } from '../../sandbox/warm-pool-protocol.js';
 import type { JobManager } from './job-manager.js';
 import type { JobStore } from './job-store.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../logger.js';
 
 /** Run one reconciliation pass. */
 export async function reconcileJobs(d: { sandbox: Sandbox; agentId: string; manager: JobManager; store: JobStore; logger: Logger }): Promise<ReconcileReport> {

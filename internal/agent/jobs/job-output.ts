@@ -5,13 +5,13 @@
  * that reconnects always finds in the database every frame it may have missed.
  */
 import crypto from 'node:crypto';
-import { OutputCap } from '../sandbox/output-cap.js';
-import type { OutputSink, StreamName } from '../sandbox/sandbox.js';
-import { Utf8Framer } from '../sandbox/utf8-framer.js';
-import type { Clock } from './clock.js';
+import { OutputCap } from '../../sandbox/output-cap.js';
+import type { OutputSink, StreamName } from '../../sandbox/sandbox.js';
+import { Utf8Framer } from '../../sandbox/utf8-framer.js';
+import type { Clock } from '../clock.js';
 import type { JobStore, OutputFrame } from './job-store.js';
-import type { AgentMetrics } from './metrics.js';
-import type { OutputHub } from './output-hub.js';
+import type { AgentMetrics } from '../metrics.js';
+import type { OutputHub } from '../stream/output-hub.js';
 
 /** Frames are flushed when a batch reaches this size; slower output is flushed at once. */
 export const FRAME_BATCH_BYTES = 16 * 1024;

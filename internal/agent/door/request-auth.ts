@@ -4,13 +4,13 @@
  * verified client certificate under mTLS. The result is the set of controller ids the
  * caller proved; only the controller that submitted a job may read or cancel it.
  */
-import type { AuditLog } from '../audit/audit-log.js';
-import { nowSeconds, type Clock } from './clock.js';
-import type { AgentConfig } from './config.js';
-import { RejectionError } from './errors.js';
+import type { AuditLog } from '../../audit/audit-log.js';
+import { nowSeconds, type Clock } from '../clock.js';
+import type { AgentConfig } from '../config/config.js';
+import { RejectionError } from '../errors.js';
 import { accessFor } from './keyring.js';
-import type { Logger } from './logger.js';
-import { verifyRequestSignature } from './signing.js';
+import type { Logger } from '../logger.js';
+import { verifyRequestSignature } from '../wire/signing.js';
 
 /** Header names of a signed request. */
 export const HEADER_CONTROLLER = 'x-quickcmd-controller';

@@ -3,16 +3,16 @@
  * transaction with its audit event, plus the wire result assembled from stored output.
  * Only the job manager calls it; the transition table is checked here, at the write.
  */
-import type { AuditLog } from '../audit/audit-log.js';
-import type { SandboxSpec } from '../sandbox/sandbox.js';
-import { rfc3339, type Clock } from './clock.js';
-import type { AgentConfig } from './config.js';
-import { AgentError } from './errors.js';
+import type { AuditLog } from '../../audit/audit-log.js';
+import type { SandboxSpec } from '../../sandbox/sandbox.js';
+import { rfc3339, type Clock } from '../clock.js';
+import type { AgentConfig } from '../config/config.js';
+import { AgentError } from '../errors.js';
 import type { AcceptedJob } from './job-manager.js';
 import type { JobStore } from './job-store.js';
 import { canTransition, isTerminal, type JobRecord, type JobResult, type JobStatus, type StoredResult } from './job.js';
-import type { AgentMetrics } from './metrics.js';
-import type { OutputHub } from './output-hub.js';
+import type { AgentMetrics } from '../metrics.js';
+import type { OutputHub } from '../stream/output-hub.js';
 
 /** What the ledger writes to. */
 export interface LedgerDeps {

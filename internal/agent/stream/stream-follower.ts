@@ -18,10 +18,10 @@
  * FrameEncoder), so queues hold references, not copies.
  */
 import WebSocket from 'ws';
-import type { Clock } from './clock.js';
-import type { JobStore, OutputFrame } from './job-store.js';
-import { isTerminal, type JobRecord } from './job.js';
-import type { Logger } from './logger.js';
+import type { Clock } from '../clock.js';
+import type { JobStore, OutputFrame } from '../jobs/job-store.js';
+import { isTerminal, type JobRecord } from '../jobs/job.js';
+import type { Logger } from '../logger.js';
 import type { FinalInfo, OutputHub } from './output-hub.js';
 import type { FinalFrameInfo, FrameEncoder } from './stream-frame.js';
 

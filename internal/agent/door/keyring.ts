@@ -3,7 +3,7 @@
  * `controllers` verifies only with its own secrets (the shared secret cannot impersonate
  * it); any other id may use the shared secret, subject to `allowed_controllers`.
  */
-import type { AgentConfig } from './config.js';
+import type { AgentConfig } from '../config/config.js';
 
 /** How a controller authenticates. */
 export interface ControllerAccess {

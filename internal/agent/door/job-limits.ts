@@ -4,11 +4,11 @@
  * Malformed requests are INVALID_PAYLOAD naming the field; requests beyond what the
  * config allows are 403 IMAGE_NOT_ALLOWED or LIMIT_EXCEEDED.
  */
-import { MIN_MEMORY_BYTES } from './config-schema.js';
-import type { AgentConfig } from './config.js';
-import { RejectionError } from './errors.js';
-import type { JobSpec } from './job.js';
-import type { JobPayload } from './payload.js';
+import { MIN_MEMORY_BYTES } from '../config/config-schema.js';
+import type { AgentConfig } from '../config/config.js';
+import { RejectionError } from '../errors.js';
+import type { JobSpec } from '../jobs/job.js';
+import type { JobPayload } from '../wire/payload.js';
 
 const SANDBOX_KEYS = new Set(['image', 'cpu_limit', 'memory_limit', 'timeout_seconds', 'env']);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;

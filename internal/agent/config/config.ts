@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { configFileSchema, type ConfigFile } from './config-schema.js';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../errors.js';
 
 /** Where the daemon looks when neither --config nor QUICKCMD_CONFIG says otherwise. */
 export const DEFAULT_CONFIG_PATH = '/etc/quickcmd/agent-config.yaml';

@@ -4,8 +4,8 @@
  * goes to the log with the request id.
  */
 import type { Context, Next } from 'koa';
-import { AgentError } from './errors.js';
-import type { Logger } from './logger.js';
+import { AgentError } from '../errors.js';
+import type { Logger } from '../logger.js';
 
 /** Body of every error response. */
 export interface ErrorBody {

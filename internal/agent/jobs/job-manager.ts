@@ -4,21 +4,21 @@
  * keeps the FIFO queue, enforces max_concurrent_jobs, and runs each job through the
  * Sandbox with its timeout, cancellation and result.
  */
-import type { AuditLog } from '../audit/audit-log.js';
-import type { Sandbox, SandboxHandle } from '../sandbox/sandbox.js';
-import { SandboxError } from '../sandbox/sandbox-error.js';
-import { rfc3339, type Clock } from './clock.js';
-import type { AgentConfig } from './config.js';
-import type { DockerHealth } from './docker-health.js';
-import { AgentError } from './errors.js';
+import type { AuditLog } from '../../audit/audit-log.js';
+import type { Sandbox, SandboxHandle } from '../../sandbox/sandbox.js';
+import { SandboxError } from '../../sandbox/sandbox-error.js';
+import { rfc3339, type Clock } from '../clock.js';
+import type { AgentConfig } from '../config/config.js';
+import type { DockerHealth } from '../docker-health.js';
+import { AgentError } from '../errors.js';
 import { decideOutcome, type Outcome } from './job-outcome.js';
 import { JobOutput, type OutputStart } from './job-output.js';
 import type { JobStore } from './job-store.js';
 import { isTerminal, type JobRecord, type JobResult, type JobSpec, type JobStatus, type StoredResult } from './job.js';
 import { JobLedger, sandboxSpecFor } from './job-ledger.js';
-import type { Logger } from './logger.js';
-import type { AgentMetrics } from './metrics.js';
-import type { OutputHub } from './output-hub.js';
+import type { Logger } from '../logger.js';
+import type { AgentMetrics } from '../metrics.js';
+import type { OutputHub } from '../stream/output-hub.js';
 
 /** Seconds between SIGTERM and SIGKILL when the agent stops a container. */
 export const STOP_GRACE_SECONDS = 2;

@@ -5,8 +5,8 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { AgentError } from './errors.js';
-import type { ErrorBody } from './http-errors.js';
+import { AgentError } from '../errors.js';
+import type { ErrorBody } from '../http/http-errors.js';
 
 /** Status, headers and body of the refusal for `e`. */
 export function refusalResponse(e: unknown, requestId: string): Buffer {

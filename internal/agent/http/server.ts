@@ -7,9 +7,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { AgentConfig } from './config.js';
+import type { AgentConfig } from '../config/config.js';
 import type { Duplex } from 'node:stream';
-import { ConfigError, statusFor, type ErrorCode } from './errors.js';
+import { ConfigError, statusFor, type ErrorCode } from '../errors.js';
 
 /** Either kind of server. */
 export type AgentServer = http.Server | https.Server;

@@ -11,19 +11,19 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Clock } from './clock.js';
-import type { AgentConfig } from './config.js';
-import { AgentError } from './errors.js';
-import type { JobManager } from './job-manager.js';
-import type { JobStore } from './job-store.js';
-import type { Logger } from './logger.js';
-import type { AgentMetrics } from './metrics.js';
+import type { Clock } from '../clock.js';
+import type { AgentConfig } from '../config/config.js';
+import { AgentError } from '../errors.js';
+import type { JobManager } from '../jobs/job-manager.js';
+import type { JobStore } from '../jobs/job-store.js';
+import type { Logger } from '../logger.js';
+import type { AgentMetrics } from '../metrics.js';
 import type { OutputHub } from './output-hub.js';
-import { mayAccess, type RequestAuth } from './request-auth.js';
+import { mayAccess, type RequestAuth } from '../door/request-auth.js';
 import { DEFAULT_FOLLOWER_LIMITS, StreamFollower, type FollowerLimits } from './stream-follower.js';
 import { FrameEncoder } from './stream-frame.js';
 import { refuseUpgrade } from './stream-refusal.js';
-import { peerIdentities } from './tls-identity.js';
+import { peerIdentities } from '../door/tls-identity.js';
 
 /** Dependencies of the stream server. */
 export interface StreamDeps {

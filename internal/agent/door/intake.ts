@@ -3,18 +3,18 @@
  * rejection is audited with its exact reason and counted; the client gets the generic
  * message. Only a job that passes everything reaches the job manager.
  */
-import type { AuditLog } from '../audit/audit-log.js';
-import { nowSeconds, type Clock } from './clock.js';
-import type { AgentConfig } from './config.js';
-import type { DockerHealth } from './docker-health.js';
-import { AgentError, RejectionError } from './errors.js';
-import type { JobManager } from './job-manager.js';
+import type { AuditLog } from '../../audit/audit-log.js';
+import { nowSeconds, type Clock } from '../clock.js';
+import type { AgentConfig } from '../config/config.js';
+import type { DockerHealth } from '../docker-health.js';
+import { AgentError, RejectionError } from '../errors.js';
+import type { JobManager } from '../jobs/job-manager.js';
 import { jobSpecFor } from './job-limits.js';
 import { accessFor } from './keyring.js';
-import type { Logger } from './logger.js';
-import type { AgentMetrics } from './metrics.js';
-import { parseSignedJob, type JobPayload } from './payload.js';
-import { verifyJobSignature } from './signing.js';
+import type { Logger } from '../logger.js';
+import type { AgentMetrics } from '../metrics.js';
+import { parseSignedJob, type JobPayload } from '../wire/payload.js';
+import { verifyJobSignature } from '../wire/signing.js';
 
 /** Where a submission came from. */
 export interface RequestOrigin {

@@ -3,7 +3,7 @@
  * what the manager asked of it (timeout, cancel, shutdown). Order matters: an explicit
  * request (timeout, cancel, shutdown) explains a kill better than the exit code does.
  */
-import type { ExitResult } from '../sandbox/sandbox.js';
+import type { ExitResult } from '../../sandbox/sandbox.js';
 import type { TerminalStatus } from './job.js';
 
 /** Exit code reported for a timed-out job (like coreutils `timeout`). */

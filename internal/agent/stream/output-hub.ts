@@ -3,8 +3,8 @@
  * Listeners are called synchronously in publish order; each listener owns its own
  * buffering, so a slow one cannot slow the job or the others.
  */
-import type { OutputFrame } from './job-store.js';
-import type { JobStatus } from './job.js';
+import type { OutputFrame } from '../jobs/job-store.js';
+import type { JobStatus } from '../jobs/job.js';
 
 /** What the last frame of a job carries. */
 export interface FinalInfo {

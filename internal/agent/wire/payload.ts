@@ -7,7 +7,7 @@
  * fields present, integers written as integers. Every failure is a RejectionError —
  * INVALID_JSON with a generic message for syntax, INVALID_PAYLOAD naming the field.
  */
-import { RejectionError } from './errors.js';
+import { RejectionError } from '../errors.js';
 import { goMarshalPayload, LEGACY_GO, MODERN_GO, toWellFormed } from './go-json.js';
 import { JsonNumber, JsonSyntaxError, parseStrictJson, type JsonObject, type JsonValue } from './strict-json.js';
 

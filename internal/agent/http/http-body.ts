@@ -4,7 +4,7 @@
  * per request never exceeds `maxBytes`.
  */
 import type { IncomingMessage } from 'node:http';
-import { RejectionError } from './errors.js';
+import { RejectionError } from '../errors.js';
 
 /** Throw REQUEST_TOO_LARGE when the declared length exceeds `maxBytes`. */
 export function checkDeclaredLength(req: IncomingMessage, maxBytes: number): void {
