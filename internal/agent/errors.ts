@@ -2,7 +2,11 @@
  * The one error family of the agent. Every failure that can reach a client is an
  * AgentError carrying a wire `code`, an HTTP `status`, and `expose` (whether its message
  * may be shown to the client). One middleware turns them into `{"error","code"}`.
+ * The sandbox and the audit log own their errors (SandboxError, AuditUnavailableError)
+ * and know nothing of HTTP; `asAgentError` is the one place any error gets its status.
  */
+import { AuditError } from '../audit/audit-error.js';
+import { SandboxError } from '../sandbox/sandbox-error.js';
 
 /** Every error code the agent can answer with (SPEC §3, plus a few operational ones). */
 export type ErrorCode =
@@ -144,4 +148,17 @@ export class ConfigError extends AgentError {
 /** Shorthand for `instanceof AgentError`. */
 export function isAgentError(e: unknown): e is AgentError {
   return e instanceof AgentError;
+}
+
+/**
+ * The one mapping from a thrown error to what a client is answered (code, status, expose,
+ * headers), for every transport: an AgentError as it is, a SandboxError or
+ * AuditError as the AgentError of its code (detail never exposed, the original
+ * kept as `cause`; AuditError covers AuditUnavailableError), anything else null (the caller answers INTERNAL).
+ */
+export function asAgentError(e: unknown): AgentError | null {
+  if (e instanceof AgentError) return e;
+  if (e instanceof SandboxError) return new AgentError(e.code, e.message, { cause: e, expose: false });
+  if (e instanceof AuditError) return new AgentError(e.code, e.message, { cause: e, expose: false });
+  return null;
 }

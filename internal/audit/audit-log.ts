@@ -42,7 +42,7 @@ export interface AuditRecord {
 export interface AuditLog {
   /**
    * Append one event synchronously (may run inside a caller's transaction on the same
-   * connection). Throws AgentError('AUDIT_UNAVAILABLE') if the row cannot be written.
+   * connection). Throws AuditUnavailableError if the row cannot be written.
    */
   append(event: AuditEventInput): AuditRecord;
   /** False after a failed write, until a later write or probe succeeds. */

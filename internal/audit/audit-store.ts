@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
-import { AgentError } from '../agent/errors.js';
+import { AuditError, AuditUnavailableError } from './audit-error.js';
 import type { AuditEventInput, AuditEventType, AuditLog, AuditRecord, BatchedAuditEventType } from './audit-log.js';
 import { canonicalJson, GENESIS_HASH, type ChainRow } from './chain.js';
 import type { Db } from './database.js';
@@ -168,7 +168,7 @@ export class SqliteAuditLog implements AuditLog {
       // Everything inside the transaction is storage (read-only file, lock timeout, disk
       // full, closed connection); callers must fail closed on it, so it is one code.
       this.isHealthy = false;
-      throw new AgentError('AUDIT_UNAVAILABLE', 'audit log unavailable', { cause });
+      throw new AuditUnavailableError('audit log unavailable', { cause });
     }
   }
 
@@ -221,7 +221,7 @@ export class SqliteAuditLog implements AuditLog {
       this.isHealthy = true;
     } catch (cause) {
       this.isHealthy = false;
-      throw new AgentError('AUDIT_UNAVAILABLE', 'audit log unavailable', { cause });
+      throw new AuditUnavailableError('audit log unavailable', { cause });
     }
   };
 
@@ -231,7 +231,7 @@ export class SqliteAuditLog implements AuditLog {
       detailsJson = canonicalJson(redactDetails(event.details ?? {}));
     } catch (cause) {
       // A caller bug (cycle, BigInt), not a storage failure: health is unaffected.
-      throw new AgentError('INTERNAL', 'audit details are not JSON-serialisable', { cause });
+      throw new AuditError('INTERNAL', 'audit details are not JSON-serialisable', { cause });
     }
     return {
       ts: this.clock.now().toISOString(),

@@ -2,19 +2,20 @@
  * The Sandbox's error type, and the one place a raw dockerode/docker-modem failure is
  * classified: socket errors mean the engine is unavailable, 404 means "no such ...",
  * anything else is a sandbox error. The Docker text goes into the message for the log;
- * the client never sees it (status 500/503 → expose false).
+ * the client never sees it. It knows nothing of HTTP: `internal/agent/errors.ts` decides
+ * what a client is answered.
  */
-import { AgentError } from '../agent/errors.js';
 
 /** Codes a Sandbox rejects with. */
 export type SandboxErrorCode = 'IMAGE_MISSING' | 'DOCKER_UNAVAILABLE' | 'SANDBOX_ERROR';
 
 /** A failure of the container engine or of one container. */
-export class SandboxError extends AgentError {
-  declare readonly code: SandboxErrorCode;
+export class SandboxError extends Error {
+  readonly code: SandboxErrorCode;
   constructor(code: SandboxErrorCode, message: string, opts: { cause?: unknown } = {}) {
-    super(code, message, opts);
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'SandboxError';
+    this.code = code;
   }
 }
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
-import { AgentError } from '../../internal/agent/errors.js';
+import { AuditUnavailableError } from '../../internal/audit/audit-error.js';
 import { SqliteAuditLog } from '../../internal/audit/audit-store.js';
 import { openDatabase, type Db } from '../../internal/audit/database.js';
 import { queryEvents } from '../../internal/audit/query.js';
@@ -106,7 +106,7 @@ describe('SqliteAuditLog: group commit of rejections', () => {
     log.appendBatched(rejection(2));
     await nextTurn();
     assert.equal(log.healthy(), false);
-    assert.throws(() => log.flush(), (e: unknown) => e instanceof AgentError && e.code === 'AUDIT_UNAVAILABLE');
+    assert.throws(() => log.flush(), (e: unknown) => e instanceof AuditUnavailableError && e.code === 'AUDIT_UNAVAILABLE');
     db.pragma('query_only = OFF');
     log.appendBatched(rejection(3));
     log.flush();

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { AgentError } from '../../internal/agent/errors.js';
+import { asAgentError } from '../../internal/agent/errors.js';
+import { AuditError, AuditUnavailableError } from '../../internal/audit/audit-error.js';
 import type { AuditEventInput } from '../../internal/audit/audit-log.js';
 import { SqliteAuditLog } from '../../internal/audit/audit-store.js';
 import { GENESIS_HASH, rowHash } from '../../internal/audit/chain.js';
@@ -43,7 +44,9 @@ function attacker(file: string): Database.Database {
 }
 
 function isAuditUnavailable(e: unknown): boolean {
-  return e instanceof AgentError && e.code === 'AUDIT_UNAVAILABLE' && e.status === 503 && e.cause !== undefined;
+  // The audit log owns its error; the agent's one mapping gives it its code and status.
+  const answer = asAgentError(e);
+  return e instanceof AuditUnavailableError && answer !== null && answer.code === 'AUDIT_UNAVAILABLE' && answer.status === 503 && e.cause !== undefined;
 }
 
 describe('SqliteAuditLog: appending', () => {
@@ -80,7 +83,7 @@ describe('SqliteAuditLog: appending', () => {
 
   it('rejects details that cannot be serialised without touching health', () => {
     const { db, log } = freshLog(1);
-    assert.throws(() => log.append({ type: 'job.finished', details: { n: 1n } }), (e: unknown) => e instanceof AgentError && e.code === 'INTERNAL');
+    assert.throws(() => log.append({ type: 'job.finished', details: { n: 1n } }), (e: unknown) => e instanceof AuditError && asAgentError(e)?.code === 'INTERNAL');
     assert.ok(log.healthy());
     assert.deepEqual(verifyChain(db), { ok: true, checked: 1 });
   });

@@ -7,7 +7,7 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import { nowSeconds, type Clock } from '../clock.js';
 import type { AgentConfig } from '../config/config.js';
 import type { DockerHealth } from '../docker-health.js';
-import { AgentError, RejectionError } from '../errors.js';
+import { AgentError, asAgentError, RejectionError } from '../errors.js';
 import type { JobManager } from '../jobs/job-manager.js';
 import { jobSpecFor } from './job-limits.js';
 import { accessFor } from './keyring.js';
@@ -96,7 +96,8 @@ export class Intake {
       });
       return { job_id: payload.jobId, status: 'pending' };
     } catch (e) {
-      const err = e instanceof AgentError && e.code === 'AUDIT_UNAVAILABLE' && !e.expose
+      const known = asAgentError(e);
+      const err = known !== null && known.code === 'AUDIT_UNAVAILABLE' && !known.expose
         ? new AgentError('AUDIT_UNAVAILABLE', 'audit log unavailable: new jobs are refused until it can be written', { expose: true, cause: e, headers: { 'Retry-After': '5' } })
         : e;
       this.rejected(err, origin, payload, signed);
@@ -128,28 +129,29 @@ export class Intake {
   }
 
   private rejected(e: unknown, origin: RequestOrigin, payload: JobPayload | null, signed: boolean): void {
-    if (!(e instanceof AgentError)) return;
-    this.d.metrics.jobsRejected.inc({ code: e.code });
-    if (e.code === 'AUDIT_UNAVAILABLE') {
-      this.d.logger.error({ request_id: origin.requestId, err: e.cause }, 'job refused: the audit log cannot be written');
+    const known = asAgentError(e);
+    if (known === null) return;
+    this.d.metrics.jobsRejected.inc({ code: known.code });
+    if (known.code === 'AUDIT_UNAVAILABLE') {
+      this.d.logger.error({ request_id: origin.requestId, err: known.cause }, 'job refused: the audit log cannot be written');
       return;
     }
-    const reason = e instanceof RejectionError ? e.reason : e.message;
+    const reason = known instanceof RejectionError ? known.reason : known.message;
     try {
       this.d.audit.appendBatched({
         type: 'job.rejected',
         jobId: payload?.jobId ?? null,
         controllerId: payload?.controllerId ?? null,
         remoteAddr: origin.remoteAddr,
-        details: { code: e.code, reason, request_id: origin.requestId },
+        details: { code: known.code, reason, request_id: origin.requestId },
       });
     } catch (auditErr) {
-      this.d.logger.error({ err: auditErr, code: e.code }, 'could not audit a rejection');
+      this.d.logger.error({ err: auditErr, code: known.code }, 'could not audit a rejection');
     }
     // Anyone can send unsigned or forged bodies: one info line each would let a flood drown
     // the journal (whose rate limit then drops real lines). Those are audited and counted;
     // only refusals of correctly signed jobs, which an operator must act on, log at info.
-    this.d.logger[signed ? 'info' : 'debug']({ request_id: origin.requestId, code: e.code, reason, job_id: payload?.jobId, controller_id: payload?.controllerId, remote_addr: origin.remoteAddr }, 'job rejected');
+    this.d.logger[signed ? 'info' : 'debug']({ request_id: origin.requestId, code: known.code, reason, job_id: payload?.jobId, controller_id: payload?.controllerId, remote_addr: origin.remoteAddr }, 'job rejected');
   }
 }
 

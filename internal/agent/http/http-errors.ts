@@ -4,7 +4,7 @@
  * goes to the log with the request id.
  */
 import type { Context, Next } from 'koa';
-import { AgentError } from '../errors.js';
+import { asAgentError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 /** Body of every error response. */
@@ -23,12 +23,13 @@ export function errorMiddleware(logger: Logger) {
         ctx.body = { error: 'no such route', code: 'NOT_FOUND' } satisfies ErrorBody;
       }
     } catch (e) {
-      if (e instanceof AgentError) {
-        ctx.status = e.status;
-        for (const [k, v] of Object.entries(e.headers)) ctx.set(k, v);
-        const message = e.expose ? e.message : 'internal error';
-        if (e.status >= 500 && !e.expose) logger.error({ err: e, request_id: ctx.state['requestId'] }, 'request failed');
-        ctx.body = { error: message, code: e.code } satisfies ErrorBody;
+      const known = asAgentError(e);
+      if (known !== null) {
+        ctx.status = known.status;
+        for (const [k, v] of Object.entries(known.headers)) ctx.set(k, v);
+        const message = known.expose ? known.message : 'internal error';
+        if (known.status >= 500 && !known.expose) logger.error({ err: e, request_id: ctx.state['requestId'] }, 'request failed');
+        ctx.body = { error: message, code: known.code } satisfies ErrorBody;
         return;
       }
       const status = typeof e === 'object' && e !== null && 'status' in e && typeof e.status === 'number' ? e.status : 500;

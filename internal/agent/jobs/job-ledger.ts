@@ -7,7 +7,7 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import type { SandboxSpec } from '../../sandbox/sandbox.js';
 import { rfc3339, type Clock } from '../clock.js';
 import type { AgentConfig } from '../config/config.js';
-import { AgentError } from '../errors.js';
+import { AgentError, asAgentError } from '../errors.js';
 import type { AcceptedJob } from './job-manager.js';
 import type { JobStore } from './job-store.js';
 import { canTransition, isTerminal, type JobRecord, type JobResult, type JobStatus, type StoredResult } from './job.js';
@@ -57,7 +57,7 @@ export class JobLedger {
         });
       });
     } catch (e) {
-      if (e instanceof AgentError) throw e;
+      if (asAgentError(e) !== null) throw e;
       // The audit and the job share one database: if the job cannot be written, neither can
       // its audit event, and no job may run unaudited.
       this.d.audit.markFailed();

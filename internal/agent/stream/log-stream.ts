@@ -13,7 +13,7 @@ import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Clock } from '../clock.js';
 import type { AgentConfig } from '../config/config.js';
-import { AgentError } from '../errors.js';
+import { AgentError, asAgentError } from '../errors.js';
 import type { JobManager } from '../jobs/job-manager.js';
 import type { JobStore } from '../jobs/job-store.js';
 import type { Logger } from '../logger.js';
@@ -149,7 +149,8 @@ export function createStreamServer(d: StreamDeps): StreamServer {
       try {
         target = admit(req, requestId);
       } catch (e) {
-        if (!(e instanceof AgentError) || (e.status >= 500 && !e.expose)) d.logger.error({ err: e, request_id: requestId }, 'stream upgrade failed');
+        const known = asAgentError(e);
+        if (known === null || (known.status >= 500 && !known.expose)) d.logger.error({ err: e, request_id: requestId }, 'stream upgrade failed');
         refuseUpgrade(socket, e, requestId);
         return;
       }

@@ -5,12 +5,12 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { AgentError } from '../errors.js';
+import { AgentError, asAgentError } from '../errors.js';
 import type { ErrorBody } from '../http/http-errors.js';
 
 /** Status, headers and body of the refusal for `e`. */
 export function refusalResponse(e: unknown, requestId: string): Buffer {
-  const err = e instanceof AgentError ? e : new AgentError('INTERNAL', 'internal error');
+  const err = asAgentError(e) ?? new AgentError('INTERNAL', 'internal error');
   const body: ErrorBody = { error: err.expose ? err.message : 'internal error', code: err.code };
   const json = JSON.stringify(body);
   const lines = [
