@@ -21,6 +21,7 @@ import { errorMiddleware } from './http/http-errors.js';
 import { Intake } from './door/intake.js';
 import { JobManager } from './jobs/job-manager.js';
 import { JobStore } from './jobs/job-store.js';
+import { listJobs } from './jobs/job-list.js';
 import { createStreamServer, type StreamServer } from './stream/log-stream.js';
 import { createLogger, type Logger } from './logger.js';
 import { AgentMetrics } from './metrics.js';
@@ -102,7 +103,7 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
     await next();
   });
   app.use(errorMiddleware(logger));
-  const router = buildRouter({ config, clock, intake, auth, manager, docker, audit, metrics });
+  const router = buildRouter({ config, clock, intake, auth, manager, docker, audit, metrics, listJobs: (f) => listJobs(db, f) });
   app.use(router.routes());
   const server = createServer(initial, app.callback());
   const streams: StreamServer = createStreamServer({ config, clock, auth, manager, store, hub, metrics, logger, pingIntervalMs: deps.streamPingIntervalMs });

@@ -37,6 +37,9 @@ const EVENT_TYPES: Record<AuditEventType, true> = {
   'job.finished': true,
   'job.cancelled': true,
   'request.unauthenticated': true,
+  'request.rejected': true,
+  'schedule.skipped': true,
+  'schedule.missed': true,
 };
 
 /** A bad flag value: reported with the flag's name, exit 2. */

@@ -13,7 +13,10 @@ export type AuditEventType =
   | 'job.started'
   | 'job.finished'
   | 'job.cancelled'
-  | 'request.unauthenticated';
+  | 'request.unauthenticated'
+  | 'request.rejected'
+  | 'schedule.skipped'
+  | 'schedule.missed';
 
 /** What a caller records. Secrets, signature bytes and request bodies never go in `details`. */
 export interface AuditEventInput {
@@ -65,4 +68,4 @@ export interface AuditLog {
 }
 
 /** Event types that may be group-committed (never job.accepted or anything a job depends on). */
-export type BatchedAuditEventType = 'job.rejected' | 'request.unauthenticated';
+export type BatchedAuditEventType = 'job.rejected' | 'request.unauthenticated' | 'request.rejected';

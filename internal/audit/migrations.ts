@@ -60,4 +60,21 @@ export const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   ) WITHOUT ROWID;
   `,
+  `
+  -- The job list (GET /api/v1/jobs): newest first, overall and per controller.
+  CREATE INDEX jobs_created ON jobs(created_at, queue_seq);
+  CREATE INDEX jobs_controller_created ON jobs(controller_id, created_at, queue_seq);
+  -- The last fire of a schedule survives job pruning through its accepted id.
+  CREATE INDEX accepted_job_ids_controller ON accepted_job_ids(controller_id, job_id);
+
+  -- Per schedule: the last fire instant considered (fired, skipped or missed) and counts,
+  -- so a restart neither fires an instant twice nor reports one twice.
+  CREATE TABLE schedule_state (
+    name          TEXT PRIMARY KEY,
+    last_instant  INTEGER NOT NULL,
+    skipped       INTEGER NOT NULL DEFAULT 0,
+    missed        INTEGER NOT NULL DEFAULT 0,
+    updated_at    INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -9,6 +9,7 @@ import { AgentClient } from './client.js';
 import { registerCompletion } from './completion.js';
 import { ControllerError, SettingsError } from './controller-error.js';
 import { FollowAborted } from './follow.js';
+import { jobListQuery, renderJobList, terminalWidth, type JobListFlags } from './job-list.js';
 import { commandLine, parseCpus, parseEnv, parseJobId, parseMemory, parseTimeout, type RunSpec } from './job-request.js';
 import { formatDuration, formatTable, guardOutput } from './render.js';
 import { EXIT_COULD_NOT_RUN, EXIT_INTERRUPTED } from './run-job.js';
@@ -234,6 +235,25 @@ export function registerControllerCommands(program: Command, rawIo: ControllerIo
             signals.removeListener('SIGINT', stop);
             outputGone.signal.removeEventListener('abort', stop);
           }
+        });
+      }),
+    );
+
+  withConnection(job.command('list'))
+    .description("list the agent's jobs, newest first (your own; every job with scope jobs:read-all)")
+    .option('--status <s[,s]>', 'only jobs in these states (pending, running, completed, failed, cancelled, rejected)')
+    .option('--since <time|age>', 'only jobs created since: 2026-12-01, 2026-12-01T08:00:00Z, Unix seconds, or an age (90s, 15m, 2h, 7d)')
+    .option('--controller <id>', "only this controller's jobs")
+    .option('--limit <n>', 'at most this many (default 50, at most 500)', integer(1))
+    .option('--json', "print the agent's answer as JSON")
+    .action(
+      act(EXIT_RUNTIME, async (cmd) => {
+        const o = cmd.opts<ConnectionFlags & JobListFlags & { json?: boolean }>();
+        const query = jobListQuery(o, Date.now());
+        return withClient(o, async (c) => {
+          const list = await c.listJobs(query);
+          io.stdout.write(o.json === true ? `${JSON.stringify(list)}\n` : renderJobList(list, Date.now(), terminalWidth(env, rawIo.stdout as { isTTY?: boolean; columns?: number })));
+          return 0;
         });
       }),
     );

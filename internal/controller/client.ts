@@ -7,6 +7,7 @@
 import { encodeJobBody } from '../agent/wire/signing.js';
 import { ControllerError } from './controller-error.js';
 import { followJob, type FollowOptions } from './follow.js';
+import { parseJobList, type JobListReply } from './job-list.js';
 import { buildPayload, newJobId, type RunSpec } from './job-request.js';
 import { replyError, Transport, type AgentTarget } from './transport.js';
 import { parseStatusReply, type FinalFrame, type JobState, type JobStatusReply } from './wire.js';
@@ -71,6 +72,15 @@ export class AgentClient {
       // The 202 is what matters.
     }
     return { jobId, status };
+  }
+
+  /** `GET /api/v1/jobs` with a query built by jobListQuery (own jobs, or all with jobs:read-all). */
+  async listJobs(query: string): Promise<JobListReply> {
+    const reply = await this.transport.request('GET', `/api/v1/jobs${query}`, { signed: true });
+    if (reply.status !== 200) throw replyError(this.name, reply, 'job list');
+    const parsed = parseJobList(reply.text);
+    if (parsed === null) throw new ControllerError(this.name, 'BAD_RESPONSE', 'job list: unexpected answer', { status: reply.status });
+    return parsed;
   }
 
   /**

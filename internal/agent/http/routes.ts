@@ -18,6 +18,9 @@ import type { JobManager } from '../jobs/job-manager.js';
 import type { AgentMetrics } from '../metrics.js';
 import { mayAccess, type RequestAuth } from '../door/request-auth.js';
 import { peerIdentities } from '../door/tls-identity.js';
+import { mayRead } from '../door/read-access.js';
+import { registerJobListRoutes } from './job-list-route.js';
+import type { JobListFilter, JobListPage } from '../jobs/job-list.js';
 
 /** What the routes need. */
 export interface RouteDeps {
@@ -29,6 +32,8 @@ export interface RouteDeps {
   readonly docker: DockerHealth;
   readonly audit: AuditLog;
   readonly metrics: AgentMetrics;
+  /** The job list (GET /api/v1/jobs). */
+  readonly listJobs: (f: JobListFilter) => JobListPage;
 }
 
 /** The origin of a Koa request. */
@@ -77,10 +82,14 @@ export function buildRouter(d: RouteDeps): Router {
     });
     const id = String(ctx.params['id']);
     const rec = d.manager.get(id);
-    // Another controller's job is reported as absent: existence is not leaked.
-    if (rec === null || !mayAccess(principal, rec.controllerId)) throw new AgentError('JOB_NOT_FOUND', 'job not found');
+    // Another controller's job is reported as absent: existence is not leaked. Reads (GET)
+    // are also open to the jobs:read-all scope; everything else stays with the owner.
+    const allowed = rec !== null && (ctx.method === 'GET' ? mayRead(principal, d.config(), rec.controllerId) : mayAccess(principal, rec.controllerId));
+    if (rec === null || !allowed) throw new AgentError('JOB_NOT_FOUND', 'job not found');
     return { rec, origin, principal };
   };
+
+  registerJobListRoutes(router, { ...d, originOf: (ctx) => originOf(ctx, mtls()) });
 
   router.get('/api/v1/jobs/:id', async (ctx) => {
     const { rec } = await authorize(ctx, false);

@@ -19,7 +19,8 @@ import type { JobStore } from '../jobs/job-store.js';
 import type { Logger } from '../logger.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { OutputHub } from './output-hub.js';
-import { mayAccess, type RequestAuth } from '../door/request-auth.js';
+import type { RequestAuth } from '../door/request-auth.js';
+import { mayRead } from '../door/read-access.js';
 import { DEFAULT_FOLLOWER_LIMITS, StreamFollower, type FollowerLimits } from './stream-follower.js';
 import { FrameEncoder } from './stream-frame.js';
 import { refuseUpgrade } from './stream-refusal.js';
@@ -121,7 +122,7 @@ export function createStreamServer(d: StreamDeps): StreamServer {
     });
     const rec = d.manager.get(target.jobId);
     // Another controller's job is reported as absent: existence is not leaked.
-    if (rec === null || !mayAccess(principal, rec.controllerId)) throw new AgentError('JOB_NOT_FOUND', 'job not found');
+    if (rec === null || !mayRead(principal, cfg, rec.controllerId)) throw new AgentError('JOB_NOT_FOUND', 'job not found');
     return target;
   };
 

@@ -1,0 +1,129 @@
+/**
+ * `GET /api/v1/jobs` (SPEC §13): the caller's jobs, or every job with scope
+ * `jobs:read-all`, newest first. Signed like every read; a bad query parameter is
+ * 400 INVALID_PAYLOAD naming it, audited as request.rejected.
+ */
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import type { AuditLog } from '../../audit/audit-log.js';
+import type { AgentConfig } from '../config/config.js';
+import type { RequestOrigin } from '../door/intake.js';
+import { readsAll } from '../door/read-access.js';
+import type { Principal, RequestAuth } from '../door/request-auth.js';
+import { AgentError } from '../errors.js';
+import { DEFAULT_JOB_LIST_LIMIT, MAX_JOB_LIST_LIMIT, type JobListFilter, type JobListPage } from '../jobs/job-list.js';
+import { parseStatus, type JobStatus } from '../jobs/job.js';
+import type { Logger } from '../logger.js';
+
+/** What the list routes need. */
+export interface JobListRouteDeps {
+  readonly config: () => AgentConfig;
+  readonly auth: RequestAuth;
+  readonly audit: AuditLog;
+  readonly logger?: Logger;
+  readonly listJobs: (f: JobListFilter) => JobListPage;
+  readonly originOf: (ctx: Context) => RequestOrigin;
+}
+
+const PARAMS = new Set(['status', 'since', 'controller', 'limit']);
+const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
+
+/** A query parameter the agent cannot use. */
+function badParam(name: string, why: string): AgentError {
+  return new AgentError('INVALID_PAYLOAD', `query parameter ${name}: ${why}`);
+}
+
+/** `since`: Unix seconds, a date (UTC midnight) or an RFC 3339 date-time with its offset. */
+export function parseSince(v: string): number {
+  if (/^\d{1,12}$/.test(v)) return Number(v) * 1000;
+  const m = ISO.exec(v);
+  const t = Date.parse(v.length === 10 ? `${v}T00:00:00Z` : v);
+  if (m === null || Number.isNaN(t) || Number(m[3]) > new Date(Date.UTC(Number(m[1]), Number(m[2]), 0)).getUTCDate()) {
+    throw badParam('since', 'must be Unix seconds, a date (2026-12-01) or an RFC 3339 time with offset (2026-12-01T08:00:00Z)');
+  }
+  return t;
+}
+
+/** Parse the query string of a list request into a filter for `principal`. */
+export function parseJobListQuery(query: string, principal: Principal, cfg: AgentConfig): JobListFilter {
+  const q = new URLSearchParams(query);
+  const seen = new Set<string>();
+  for (const k of q.keys()) {
+    if (!PARAMS.has(k)) throw badParam(k.slice(0, 64), 'unknown (use status, since, controller, limit)');
+    if (seen.has(k)) throw badParam(k, 'given more than once');
+    seen.add(k);
+  }
+  const statuses: JobStatus[] = [];
+  const status = q.get('status');
+  if (status !== null) {
+    for (const s of status.split(',')) {
+      try {
+        statuses.push(parseStatus(s));
+      } catch {
+        throw badParam('status', `${JSON.stringify(s.slice(0, 32))} is not pending, running, completed, failed, cancelled or rejected`);
+      }
+    }
+  }
+  const since = q.get('since');
+  const controller = q.get('controller');
+  if (controller !== null && (controller.length === 0 || controller.length > 256)) throw badParam('controller', 'must be 1 to 256 characters');
+  const limitText = q.get('limit');
+  let limit = DEFAULT_JOB_LIST_LIMIT;
+  if (limitText !== null) {
+    limit = /^\d{1,4}$/.test(limitText) ? Number(limitText) : NaN;
+    if (!(limit >= 1 && limit <= MAX_JOB_LIST_LIMIT)) throw badParam('limit', `must be a whole number from 1 to ${MAX_JOB_LIST_LIMIT}`);
+  }
+  return {
+    statuses,
+    sinceMs: since === null ? null : parseSince(since),
+    controllerId: controller,
+    visibleTo: readsAll(principal, cfg) || principal.open ? null : principal.ids,
+    limit,
+  };
+}
+
+/** Authenticate a signed GET; returns the principal. */
+export function authenticateRead(d: Pick<JobListRouteDeps, 'auth' | 'originOf'>, ctx: Context): { principal: Principal; origin: RequestOrigin } {
+  const origin = d.originOf(ctx);
+  const principal = d.auth.authenticate({
+    method: ctx.method,
+    pathWithQuery: ctx.originalUrl,
+    headers: ctx.headers,
+    body: Buffer.alloc(0),
+    tlsIdentities: origin.tlsIdentities,
+    remoteAddr: origin.remoteAddr,
+    requestId: origin.requestId,
+  });
+  return { principal, origin };
+}
+
+/** Audit a refused read of an authenticated caller, then rethrow it. */
+export function refuseRead(d: Pick<JobListRouteDeps, 'audit' | 'logger'>, ctx: Context, p: Principal, origin: RequestOrigin, e: unknown): never {
+  if (e instanceof AgentError) {
+    try {
+      d.audit.appendBatched({
+        type: 'request.rejected',
+        controllerId: p.open ? null : [...p.ids].join(','),
+        remoteAddr: origin.remoteAddr,
+        details: { method: ctx.method, path: ctx.originalUrl.slice(0, 512), code: e.code, reason: e.message, request_id: origin.requestId },
+      });
+    } catch (auditErr) {
+      d.logger?.error({ err: auditErr }, 'could not audit a refused request');
+    }
+  }
+  throw e;
+}
+
+/** Add `GET /api/v1/jobs` to the router. */
+export function registerJobListRoutes(router: Router, d: JobListRouteDeps): void {
+  router.get('/api/v1/jobs', (ctx) => {
+    const { principal, origin } = authenticateRead(d, ctx);
+    let filter: JobListFilter;
+    try {
+      filter = parseJobListQuery(ctx.querystring, principal, d.config());
+    } catch (e) {
+      refuseRead(d, ctx, principal, origin, e);
+    }
+    ctx.body = d.listJobs(filter);
+  });
+}
