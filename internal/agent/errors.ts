@@ -12,6 +12,7 @@ import { SandboxError } from '../sandbox/sandbox-error.js';
 export type ErrorCode =
   | 'INVALID_JSON'
   | 'INVALID_PAYLOAD'
+  | 'INVALID_PARAMETER'
   | 'MALFORMED_REQUEST'
   | 'REQUEST_TIMEOUT'
   | 'HEADERS_TOO_LARGE'
@@ -23,6 +24,7 @@ export type ErrorCode =
   | 'UNAUTHENTICATED'
   | 'CONTROLLER_NOT_ALLOWED'
   | 'INSUFFICIENT_SCOPES'
+  | 'COMMAND_NOT_ALLOWED'
   | 'IMAGE_NOT_ALLOWED'
   | 'LIMIT_EXCEEDED'
   | 'FORBIDDEN'
@@ -47,6 +49,7 @@ export function statusFor(code: ErrorCode): number {
   switch (code) {
     case 'INVALID_JSON':
     case 'INVALID_PAYLOAD':
+    case 'INVALID_PARAMETER':
     case 'MALFORMED_REQUEST':
       return 400;
     case 'REQUEST_TIMEOUT':
@@ -62,6 +65,7 @@ export function statusFor(code: ErrorCode): number {
       return 401;
     case 'CONTROLLER_NOT_ALLOWED':
     case 'INSUFFICIENT_SCOPES':
+    case 'COMMAND_NOT_ALLOWED':
     case 'IMAGE_NOT_ALLOWED':
     case 'LIMIT_EXCEEDED':
     case 'FORBIDDEN':

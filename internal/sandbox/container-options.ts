@@ -50,6 +50,14 @@ export function envList(env: Readonly<Record<string, string>>): string[] {
   return out;
 }
 
+/** The container's Cmd: the argv of a named command as is, else the shell with the command line. */
+export function cmdOf(spec: Pick<SandboxSpec, 'command' | 'argv'>): string[] {
+  if (spec.argv === undefined) return ['/bin/sh', '-c', spec.command];
+  if (spec.argv.length === 0 || spec.argv[0] === '') throw new TypeError('argv needs a program');
+  for (const a of spec.argv) if (typeof a !== 'string' || a.includes('\0')) throw new TypeError('argv elements must be strings without NUL');
+  return [...spec.argv];
+}
+
 function positiveInt(name: string, n: number): number {
   if (!Number.isSafeInteger(n) || n <= 0) throw new TypeError(`${name} must be a positive integer, got ${n}`);
   return n;
@@ -71,7 +79,7 @@ export function containerOptions(
   const logFileBytes = Math.max(1024 * 1024, Math.ceil(positiveInt('logMaxBytes', log.logMaxBytes) / 2));
   return {
     Image: spec.image,
-    Cmd: ['/bin/sh', '-c', spec.command],
+    Cmd: cmdOf(spec),
     Entrypoint: [],
     User: `${uid}:${gid}`,
     WorkingDir: '/workspace',

@@ -13,8 +13,10 @@ export interface SandboxSpec {
   /** Id of this agent, put on the container as `io.quickcmd.agent`. */
   readonly agentId: string;
   readonly image: string;
-  /** Run as `/bin/sh -c <command>`. */
+  /** Run as `/bin/sh -c <command>` unless `argv` is set. */
   readonly command: string;
+  /** Run exactly this argv as the container's Cmd, with no shell (named commands). */
+  readonly argv?: readonly string[];
   readonly env: Readonly<Record<string, string>>;
   /** CPUs (fractional). */
   readonly cpuLimit: number;

@@ -88,6 +88,9 @@ export function coldReason(spec: SandboxSpec, key: string): string | null {
   // Env is set at create time; sending it over stdin would make the pool's shell parse
   // job-controlled assignments (IFS, PATH) before the exec. Jobs with env start cold.
   if (Object.keys(spec.env).length > 0) return 'job sets environment variables';
+  // A named command's argv must reach exec without any shell parsing it; the pool's PID 1
+  // is a shell that runs `/bin/sh -c`, so argv jobs always start cold.
+  if (spec.argv !== undefined) return 'job runs a named command (argv without a shell)';
   if (spec.command.includes('\0')) return 'command contains a NUL byte';
   if (Buffer.byteLength(spec.command, 'utf8') > WARM_MAX_COMMAND_BYTES) return 'command is longer than the warm protocol carries';
   if (profileKey(profileOf(spec)) !== key) return 'limits or image differ from the warm profile';

@@ -4,9 +4,10 @@
  * error naming it (a typo in a security config must not pass silently).
  */
 import { z } from 'zod';
+import { commandsConfigShape } from './commands-schema.js';
+import { MIN_MEMORY_BYTES } from './limits.js';
 
-/** Docker refuses containers with less memory than 6 MB. */
-export const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
+export { MIN_MEMORY_BYTES } from './limits.js';
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
@@ -101,6 +102,8 @@ export const configFileSchema = z.strictObject({
   log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** Warm containers kept ready per image and limits profile (0 = off). */
   warm_pool_size: nonNegativeInt.max(64).default(0),
+  /** Command policies (SPEC §11): `shell` and `commands`. */
+  ...commandsConfigShape,
 });
 
 /** The file as parsed, defaults applied. */

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
+import { checkCommandLimits } from './commands-schema.js';
 import { configFileSchema, type ConfigFile } from './config-schema.js';
 import { ConfigError } from '../errors.js';
 
@@ -201,6 +202,7 @@ function resolve(cfg: ConfigFile, path: string, env: ConfigEnv, deps: ConfigDeps
   if (maxCpu < cfg.default_cpu_limit) throw new ConfigError('max_cpu_limit', 'is below default_cpu_limit');
   if (maxMem < cfg.default_memory_limit) throw new ConfigError('max_memory_limit', 'is below default_memory_limit');
   if (maxTimeout < cfg.default_timeout_seconds) throw new ConfigError('max_timeout_seconds', 'is below default_timeout_seconds');
+  checkCommandLimits(cfg.commands, { allowed_images: cfg.allowed_images, max_cpu_limit: maxCpu, max_memory_limit: maxMem, max_timeout_seconds: maxTimeout });
 
   const { hmac_secret: _s, hmac_secret_file: _f, controllers: _c, max_cpu_limit: _a, max_memory_limit: _b, max_timeout_seconds: _t, ...rest } = cfg;
   return Object.freeze({

@@ -9,10 +9,12 @@ import type { AgentConfig } from '../config/config.js';
 import type { DockerHealth } from '../docker-health.js';
 import { AgentError, asAgentError, RejectionError } from '../errors.js';
 import type { JobManager } from '../jobs/job-manager.js';
+import { checkNamedCall, checkShellCommand } from './command-policy.js';
 import { jobSpecFor } from './job-limits.js';
 import { accessFor } from './keyring.js';
 import type { Logger } from '../logger.js';
 import type { AgentMetrics } from '../metrics.js';
+import { namedCommandRequest } from '../wire/named-command-request.js';
 import { parseSignedJob, type JobPayload } from '../wire/payload.js';
 import { verifyJobSignature } from '../wire/signing.js';
 
@@ -54,6 +56,7 @@ export class Intake {
     try {
       const job = parseSignedJob(decodeUtf8(body));
       payload = job.payload;
+      const call = namedCommandRequest(payload.candidateMetadata);
       const cfg = this.d.config();
       const access = accessFor(cfg, payload.controllerId);
       if (!verifyJobSignature(job, access.secrets)) {
@@ -75,7 +78,10 @@ export class Intake {
       if (missing.length > 0) {
         throw new RejectionError('INSUFFICIENT_SCOPES', `controller lacks required scopes: ${missing.join(', ')}`);
       }
-      const spec = jobSpecFor(payload, cfg);
+      // SPEC §11, after the scopes: which command may run, then its parameters.
+      const named = call === null ? null : checkNamedCall(cfg, access.scopes, call);
+      if (call === null) checkShellCommand(cfg, access.scopes);
+      const spec = jobSpecFor(payload, cfg, named);
       if (!this.d.manager.isAccepting) throw new AgentError('SHUTTING_DOWN', 'agent is shutting down', { expose: true });
       this.d.manager.checkCapacity();
       if (!this.d.docker.up) throw new AgentError('DOCKER_UNAVAILABLE', 'container engine unavailable; retry later', { expose: true });
@@ -92,6 +98,7 @@ export class Intake {
           timestamp: payload.timestamp,
           env_keys: Object.keys(spec.env),
           request_id: origin.requestId,
+          ...(named === null ? {} : { named_command: { name: named.name, params: named.params, sha256: named.sha256 }, argv: named.argv }),
         },
       });
       return { job_id: payload.jobId, status: 'pending' };

@@ -2,12 +2,16 @@
  * Pure: turn a verified payload's `candidate_metadata.sandbox` request into the job's
  * execution spec, checked against the config's allowed images and ceilings (SPEC §3).
  * Malformed requests are INVALID_PAYLOAD naming the field; requests beyond what the
- * config allows are 403 IMAGE_NOT_ALLOWED or LIMIT_EXCEEDED.
+ * config allows are 403 IMAGE_NOT_ALLOWED or LIMIT_EXCEEDED. A named command (SPEC §11)
+ * brings its own image and limits as the job's defaults; its image is fixed (asking for
+ * another is IMAGE_NOT_ALLOWED) and it takes no `env` (nothing but the operator's
+ * definition may steer the program).
  */
 import { MIN_MEMORY_BYTES } from '../config/config-schema.js';
 import type { AgentConfig } from '../config/config.js';
 import { RejectionError } from '../errors.js';
 import type { JobSpec } from '../jobs/job.js';
+import type { ResolvedCall } from './named-command.js';
 import type { JobPayload } from '../wire/payload.js';
 
 const SANDBOX_KEYS = new Set(['image', 'cpu_limit', 'memory_limit', 'timeout_seconds', 'env']);
@@ -58,40 +62,54 @@ function parseEnv(v: unknown): Record<string, string> {
   return { ...env };
 }
 
-/** The execution spec of a payload under `limits`; throws RejectionError. */
-export function jobSpecFor(p: JobPayload, limits: Limits): JobSpec {
+/** The execution spec of a payload under `limits` (`named`: its checked named-command call); throws RejectionError. */
+export function jobSpecFor(p: JobPayload, limits: Limits, named: ResolvedCall | null = null): JobSpec {
   const raw = p.candidateMetadata?.['sandbox'];
   if (raw !== undefined && raw !== null && !isRecord(raw)) {
     throw new RejectionError('INVALID_PAYLOAD', 'payload.candidate_metadata.sandbox must be an object');
   }
   const req = raw ?? {};
   for (const k of Object.keys(req)) if (!SANDBOX_KEYS.has(k)) throw bad(k, 'is not a known sandbox setting');
+  return specOf(req, limits, named, p.command, p.requiredScopes ?? []);
+}
 
-  let image = limits.default_image;
+/** The execution spec of a named-command call with no sandbox request (e.g. a schedule's fire); throws RejectionError. */
+export function namedJobSpec(call: ResolvedCall, limits: Limits): JobSpec {
+  return specOf({}, limits, call, '', []);
+}
+
+function specOf(req: Record<string, unknown>, limits: Limits, named: ResolvedCall | null, command: string, requiredScopes: readonly string[]): JobSpec {
+  const fixedImage = named?.overrides.image;
+  let image = fixedImage ?? limits.default_image;
   if (req['image'] !== undefined && req['image'] !== null) {
     if (typeof req['image'] !== 'string' || req['image'] === '') throw bad('image', 'must be a non-empty string');
+    if (fixedImage !== undefined && req['image'] !== fixedImage) {
+      throw new RejectionError('IMAGE_NOT_ALLOWED', `command ${named?.name ?? ''} runs in ${fixedImage} only`);
+    }
     image = req['image'];
   }
   if (!limits.allowed_images.includes(image)) {
     throw new RejectionError('IMAGE_NOT_ALLOWED', `image ${JSON.stringify(image)} is not allowed on this agent`);
   }
-  const cpu = positiveNumber(req, 'cpu_limit') ?? limits.default_cpu_limit;
+  const cpu = positiveNumber(req, 'cpu_limit') ?? named?.overrides.cpu_limit ?? limits.default_cpu_limit;
   if (cpu > limits.max_cpu_limit) throw new RejectionError('LIMIT_EXCEEDED', `cpu_limit ${cpu} exceeds the maximum ${limits.max_cpu_limit}`);
-  const mem = positiveInteger(req, 'memory_limit') ?? limits.default_memory_limit;
+  const mem = positiveInteger(req, 'memory_limit') ?? named?.overrides.memory_limit ?? limits.default_memory_limit;
   if (mem > limits.max_memory_limit) throw new RejectionError('LIMIT_EXCEEDED', `memory_limit ${mem} exceeds the maximum ${limits.max_memory_limit}`);
   if (mem < MIN_MEMORY_BYTES) throw bad('memory_limit', `must be at least ${MIN_MEMORY_BYTES} bytes (Docker's minimum is 6 MB)`);
-  const timeout = positiveInteger(req, 'timeout_seconds') ?? limits.default_timeout_seconds;
+  const timeout = positiveInteger(req, 'timeout_seconds') ?? named?.overrides.timeout_seconds ?? limits.default_timeout_seconds;
   if (timeout > limits.max_timeout_seconds) {
     throw new RejectionError('LIMIT_EXCEEDED', `timeout_seconds ${timeout} exceeds the maximum ${limits.max_timeout_seconds}`);
   }
-  return {
-    command: p.command,
+  if (named !== null && req['env'] !== undefined && req['env'] !== null) throw bad('env', 'is not allowed with a named command');
+  const base = {
     image,
     cpuLimit: cpu,
     memoryLimit: mem,
     timeoutSeconds: timeout,
     pidsLimit: limits.default_pids_limit,
     env: parseEnv(req['env']),
-    requiredScopes: p.requiredScopes ?? [],
+    requiredScopes,
   };
+  if (named === null) return { command, ...base };
+  return { command: '', argv: [...named.argv], named: { name: named.name, params: { ...named.params }, sha256: named.sha256 }, ...base };
 }

@@ -30,6 +30,7 @@ export function sandboxSpecFor(rec: JobRecord, cfg: AgentConfig, agentId: string
     agentId,
     image: rec.spec.image,
     command: rec.spec.command,
+    ...(rec.spec.argv !== undefined ? { argv: rec.spec.argv } : {}),
     env: rec.spec.env,
     cpuLimit: rec.spec.cpuLimit,
     memoryLimit: rec.spec.memoryLimit,

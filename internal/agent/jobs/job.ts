@@ -53,9 +53,23 @@ export function parseStatus(s: string): JobStatus {
   }
 }
 
+/** A named command's call as accepted (SPEC §11): what `job.accepted` records. */
+export interface NamedRun {
+  readonly name: string;
+  /** Parameters with defaults filled in. */
+  readonly params: Readonly<Record<string, string | number | boolean>>;
+  /** SHA-256 of the definition the job was accepted with. */
+  readonly sha256: string;
+}
+
 /** What to run and with which limits; fixed at acceptance (config ceilings already applied). */
 export interface JobSpec {
+  /** Shell command line (`/bin/sh -c`); "" for a named command. */
   readonly command: string;
+  /** A named command's argv, resolved at acceptance (run without a shell); absent for shell jobs. */
+  readonly argv?: readonly string[];
+  /** The named command's call; absent for shell jobs. */
+  readonly named?: NamedRun;
   readonly image: string;
   readonly cpuLimit: number;
   readonly memoryLimit: number;

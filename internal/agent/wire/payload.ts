@@ -8,6 +8,7 @@
  * INVALID_JSON with a generic message for syntax, INVALID_PAYLOAD naming the field.
  */
 import { RejectionError } from '../errors.js';
+import { NAMED_COMMAND_KEY } from './named-command-request.js';
 import { goMarshalPayload, LEGACY_GO, MODERN_GO, toWellFormed } from './go-json.js';
 import { JsonNumber, JsonSyntaxError, parseStrictJson, type JsonObject, type JsonValue } from './strict-json.js';
 
@@ -24,7 +25,7 @@ export interface JobPayload {
   readonly jobId: string;
   /** Human description; "" when absent or null. */
   readonly prompt: string;
-  /** The command to run; never empty. */
+  /** The shell command to run; empty exactly when candidate_metadata.named_command is set. */
   readonly command: string;
   /** Signed metadata (e.g. `sandbox` requests); plain JSON values, numbers as float64. */
   readonly candidateMetadata: Record<string, unknown> | null;
@@ -179,7 +180,12 @@ function narrowPayload(v: JsonValue | undefined, path: string): JobPayload {
     throw invalid(`${path}.job_id`, 'may contain only letters, digits, ".", "_", ":" and "-"');
   }
   const command = requiredString(obj, 'command', path);
-  if (command.length === 0) throw invalid(`${path}.command`, 'must not be empty');
+  // A named command (SPEC §11) travels in candidate_metadata with an empty command; never both.
+  const meta = obj.get('candidate_metadata');
+  const call = meta !== undefined && isObject(meta) ? meta.get(NAMED_COMMAND_KEY) : undefined;
+  const named = call !== undefined && call !== null;
+  if (command.length === 0 && !named) throw invalid(`${path}.command`, 'must not be empty');
+  if (command.length > 0 && named) throw invalid(`${path}.command`, `must be empty when candidate_metadata.${NAMED_COMMAND_KEY} is set`);
   const controllerId = requiredString(obj, 'controller_id', path);
   checkId(controllerId, `${path}.controller_id`);
   if (CONTROL_RE.test(controllerId)) throw invalid(`${path}.controller_id`, 'must not contain control characters');
