@@ -4,7 +4,7 @@
  * prints one table. Not part of `npm test`.
  *
  * Options: --quick (fewer samples, ~1/3 of the time), --json (machine-readable only on
- * stdout), --only=a,b (sections: latency, throughput, streaming, door, footprint, warm),
+ * stdout), --only=a,b (sections: cli, latency, throughput, streaming, door, footprint, warm),
  * --cpu-prof[=DIR] (agents write V8 CPU profiles to DIR on exit, default ./bench-profiles).
  */
 import fs from 'node:fs';
@@ -13,6 +13,7 @@ import path from 'node:path';
 import Dockerode from 'dockerode';
 import { agentBinary, makeBenchPki } from './agent-process.js';
 import { BenchContext, type Figure } from './context.js';
+import { cliSection } from './fig-cli.js';
 import { doorSection } from './fig-door.js';
 import { footprintSection } from './fig-footprint.js';
 import { latencySection } from './fig-latency.js';
@@ -22,7 +23,9 @@ import { warmStartSection } from './fig-warm-start.js';
 import { RawEngine } from './raw-engine.js';
 import { LEGEND, renderTable } from './report.js';
 
+/** Every section, in run order; a new section is one import and one line here. */
 const SECTIONS: Record<string, (ctx: BenchContext) => Promise<Figure[]>> = {
+  cli: cliSection,
   latency: latencySection,
   throughput: throughputSection,
   streaming: streamingSection,

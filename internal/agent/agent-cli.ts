@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { loadConfig, resolveConfigPath, type AgentConfig, type ConfigEnv } from './config/config.js';
 import { createAgent } from './create-agent.js';
 import { ConfigError } from './errors.js';
+import { EXIT } from './exit-codes.js';
 import { createLogger } from './logger.js';
 import { dropPrivileges } from './privileges.js';
 
@@ -17,7 +18,7 @@ export interface CliIo {
 }
 
 /** Exit codes (SPEC §1). */
-export const EXIT = { ok: 0, runtime: 1, usage: 2 } as const;
+export { EXIT } from './exit-codes.js';
 
 /** A new 32-byte secret as 64 lowercase hex characters. */
 export function generateKey(): string {
