@@ -114,3 +114,21 @@ test('boolean and enum', () => {
   refusedParam(cmd, {}, 'e', /required/);
   refusedParam(cmd, { e: 'uptime', extra: 'x' }, 'extra', /no such parameter/);
 });
+
+test('the warm pool declines argv jobs (its PID 1 is a shell)', async () => {
+  const { coldReason, profileKey, profileOf } = await import('../../internal/sandbox/warm-pool-protocol.js');
+  const spec = { jobId: 'j', agentId: 'a', image: 'i', command: '', env: {}, cpuLimit: 1, memoryLimit: 64 * 1024 * 1024, pidsLimit: 64, tmpfsSizeBytes: 1024, sandboxUser: '1:1' };
+  const key = profileKey(profileOf(spec));
+  assert.equal(coldReason({ ...spec, command: 'echo' }, key), null);
+  assert.match(coldReason({ ...spec, argv: ['echo', 'x'] }, key) ?? '', /named command/);
+});
+
+test('container options: an argv becomes Cmd as is (no shell); a shell job keeps /bin/sh -c', async () => {
+  const { containerOptions } = await import('../../internal/sandbox/container-options.js');
+  const spec = { jobId: 'j', agentId: 'a', image: 'i', command: '', env: {}, cpuLimit: 1, memoryLimit: 64 * 1024 * 1024, pidsLimit: 64, tmpfsSizeBytes: 1024, sandboxUser: '1:1' };
+  assert.deepEqual(containerOptions({ ...spec, argv: ['du', '-sh', '/ ; id'] }).Cmd, ['du', '-sh', '/ ; id']);
+  assert.deepEqual(containerOptions({ ...spec, argv: ['du', '-sh', '/'] }).Entrypoint, []);
+  assert.deepEqual(containerOptions({ ...spec, command: 'id' }).Cmd, ['/bin/sh', '-c', 'id']);
+  assert.throws(() => containerOptions({ ...spec, argv: ['echo', 'a\0b'] }), /NUL/);
+  assert.throws(() => containerOptions({ ...spec, argv: [] }), /program/);
+});

@@ -80,6 +80,15 @@ test('every bad definition stops the load naming the key', () => {
   refused({ commands: [{ ...du, memory_limit: 1024 }] }, 'commands.0.memory_limit');
 });
 
+test('{{name}} is a literal {name}; a literal {name} elsewhere is refused', () => {
+  const cfg = load({ commands: [{ name: 'lit', argv: ['echo', 'x{{a}}y', '--k={{b}}', '{a}'], params: { a: { type: 'string' } } }] });
+  assert.deepEqual(cfg.commands[0]?.template.elements, [{ literal: 'echo', param: null }, { literal: 'x{a}y', param: null }, { literal: '--k={b}', param: null }, { literal: '', param: 'a' }]);
+  refused({ commands: [{ name: 'lit', argv: ['echo', 'x{a}y', '{a}'], params: { a: { type: 'string' } } }] }, 'commands.0.argv.1', /\{\{a\}\}/);
+  const both = load({ commands: [{ name: 'lit', argv: ['echo', '{{a}}={a}'], params: { a: { type: 'string' } } }] });
+  assert.deepEqual(both.commands[0]?.template.elements[1], { literal: '{a}=', param: 'a' });
+  refused({ commands: [{ name: 'lit', argv: ['echo', '{{a}}'], params: { a: { type: 'string' } } }] }, 'commands.0.params.a', /never used/);
+});
+
 test('braces that are not placeholders are literal (awk programs stay usable)', () => {
   const cfg = load({ commands: [{ name: 'cols', argv: ['awk', '{print $1}', '{file}'], params: { file: { type: 'enum', values: ['/etc/passwd'] } } }] });
   const el = cfg.commands[0]?.template.elements;

@@ -2,7 +2,7 @@
  * Argv templates of named commands (SPEC §11), pure. A template is a list of elements
  * fixed at load time; `{name}` is a placeholder for parameter `name`. A placeholder fills a
  * whole element (`"{path}"`) or the rest of one after a literal prefix (`"--path={path}"`);
- * anywhere else it is refused at load, so a value can never sit between two literal parts
+ * `{{name}}` is a literal `{name}`. A placeholder anywhere else is refused at load, so a value can never sit between two literal parts
  * that a reader of the config would take for separate words.
  *
  * Substitution is one pass over the compiled elements: a value is appended to its
@@ -12,8 +12,11 @@
  * with fast-check).
  */
 
-/** A placeholder: `{` + a parameter name + `}`. Any other brace is a literal character. */
-const PLACEHOLDER = /\{([a-z][a-z0-9_]{0,62})\}/g;
+/**
+ * `{{name}}` (group 1) is the escape for a literal `{name}`; `{name}` (group 2) is a
+ * placeholder. Any other brace is a literal character (`awk '{print $1}'` needs no escape).
+ */
+const TOKEN = /\{\{([a-z][a-z0-9_]{0,62})\}\}|\{([a-z][a-z0-9_]{0,62})\}/g;
 
 /** One element of a compiled template: a literal, optionally followed by one parameter's value. */
 export interface TemplateElement {
@@ -47,18 +50,26 @@ export function compileTemplate(argv: readonly string[], declared: ReadonlySet<s
   const used = new Set<string>();
   const elements = argv.map((el, i): TemplateElement => {
     if (el.includes('\0')) throw new TemplateError(i, 'must not contain NUL');
-    const found = [...el.matchAll(PLACEHOLDER)];
-    if (found.length === 0) return { literal: el, param: null };
-    const [m] = found;
-    if (found.length > 1 || m === undefined || m.index + m[0].length !== el.length) {
-      throw new TemplateError(i, `${JSON.stringify(el)}: a placeholder must fill the whole element or end it after a literal prefix (at most one per element)`);
+    let literal = '';
+    let at = 0;
+    for (const m of el.matchAll(TOKEN)) {
+      literal += el.slice(at, m.index);
+      at = m.index + m[0].length;
+      if (m[1] !== undefined) {
+        literal += `{${m[1]}}`;
+        continue;
+      }
+      const name = m[2] as string;
+      if (at !== el.length) {
+        throw new TemplateError(i, `${JSON.stringify(el)}: a placeholder must fill the whole element or end it after a literal prefix (at most one per element; write {{${name}}} for a literal {${name}})`);
+      }
+      if (!declared.has(name)) throw new TemplateError(i, `placeholder {${name}} has no parameter of that name in params (write {{${name}}} for a literal {${name}})`);
+      // The program is the operator's choice, never a caller's (not even part of its path).
+      if (i === 0) throw new TemplateError(i, 'the program (first element) cannot contain a placeholder');
+      used.add(name);
+      return { literal, param: name };
     }
-    const name = m[1] as string;
-    if (!declared.has(name)) throw new TemplateError(i, `placeholder {${name}} has no parameter of that name in params`);
-    // The program is the operator's choice, never a caller's (not even part of its path).
-    if (i === 0) throw new TemplateError(i, 'the program (first element) cannot contain a placeholder');
-    used.add(name);
-    return { literal: el.slice(0, m.index), param: name };
+    return { literal: literal + el.slice(at), param: null };
   });
   return { elements, params: used };
 }

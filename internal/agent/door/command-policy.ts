@@ -9,6 +9,8 @@
 import type { AgentConfig } from '../config/config.js';
 import { SHELL_SCOPE } from '../config/commands-schema.js';
 import { RejectionError } from '../errors.js';
+import { accessFor } from './keyring.js';
+import type { Principal } from './request-auth.js';
 import { describeRule, type ParamDef } from './command-params.js';
 import { resolveCall, type NamedCommand, type ResolvedCall } from './named-command.js';
 import type { NamedCommandRequest } from '../wire/named-command-request.js';
@@ -64,6 +66,21 @@ export function checkNamedCall(cfg: PolicyConfig, scopes: ReadonlySet<string>, r
   const missing = missingScopes(cmd, scopes);
   if (missing.length > 0) throw new RejectionError('INSUFFICIENT_SCOPES', `command ${cmd.definition.name} needs scopes the controller lacks: ${missing.join(', ')}`);
   return resolveCall(cmd, req.params);
+}
+
+/**
+ * The scopes of a proven caller of a read route: the union over the controller ids it
+ * proved that may submit (several only under mTLS, a certificate's CN and SANs); null for
+ * an open principal (no signature, `require_read_auth: false`), who is nobody in particular.
+ */
+export function scopesOfPrincipal(cfg: AgentConfig, p: Principal): ReadonlySet<string> | null {
+  if (p.open) return null;
+  const scopes = new Set<string>();
+  for (const id of p.ids) {
+    const a = accessFor(cfg, id);
+    if (a.allowed) for (const s of a.scopes) scopes.add(s);
+  }
+  return scopes;
 }
 
 /** One parameter as `GET /api/v1/commands` shows it: the definition plus its rule in words. */

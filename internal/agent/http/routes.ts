@@ -18,6 +18,7 @@ import type { JobManager } from '../jobs/job-manager.js';
 import type { AgentMetrics } from '../metrics.js';
 import { mayAccess, type RequestAuth } from '../door/request-auth.js';
 import { peerIdentities } from '../door/tls-identity.js';
+import { registerCommandRoutes } from './commands-route.js';
 import { mayRead } from '../door/read-access.js';
 import { registerJobListRoutes } from './job-list-route.js';
 import type { JobListFilter, JobListPage } from '../jobs/job-list.js';
@@ -102,6 +103,8 @@ export function buildRouter(d: RouteDeps): Router {
     ctx.status = 202;
     ctx.body = { job_id: rec.jobId, status, cancel_requested: true };
   });
+
+  registerCommandRoutes(router, { config: d.config, auth: d.auth, audit: d.audit, origin: (ctx) => originOf(ctx, mtls()) });
 
   router.get('/health', async (ctx) => {
     // A ping at most once a second: under a flood of requests /health stays cheap.
