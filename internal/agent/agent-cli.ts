@@ -93,12 +93,18 @@ export async function runDaemon(flag: string | undefined, io: CliIo): Promise<nu
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    // Reloads run one after another: the engine is asked (SPEC §14) before a config is applied.
+    let reloading: Promise<void> = Promise.resolve();
     process.on('SIGHUP', () => {
-      try {
-        running.reload(loadConfig(path, envOf()));
-      } catch (e) {
-        logger.error({ error: e instanceof ConfigError ? e.message : String(e) }, 'config reload refused; keeping the old config');
-      }
+      reloading = reloading.then(async () => {
+        try {
+          const next = loadConfig(path, envOf());
+          await running.verifyRuntimes(next);
+          running.reload(next);
+        } catch (e) {
+          logger.error({ error: e instanceof ConfigError ? e.message : String(e) }, 'config reload refused; keeping the old config');
+        }
+      });
     });
   });
 }

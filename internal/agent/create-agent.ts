@@ -32,6 +32,8 @@ import { buildRouter } from './http/routes.js';
 import { closeServer, createServer, listen, reloadTls, type AgentServer } from './http/server.js';
 import { AGENT_VERSION } from './version.js';
 import { logBoundFor } from '../sandbox/container-options.js';
+import { chooseRuntime } from '../sandbox/runtimes.js';
+import { checkEngineRuntimes } from './runtime-check.js';
 
 /** Keys that only take effect on restart; a reload keeps their old values. */
 const RESTART_KEYS = ['port', 'bind_address', 'insecure_http', 'tls_client_ca_file', 'audit_db_path', 'run_as_user', 'run_as_group', 'log_level', 'warm_pool_size'] as const;
@@ -63,6 +65,8 @@ export interface Agent {
   start(): Promise<AddressInfo>;
   /** Swap in a validated config (SIGHUP). */
   reload(next: AgentConfig): void;
+  /** Throws ConfigError naming an allowed runtime the engine does not list (SPEC §14); call before reload. */
+  verifyRuntimes(next: AgentConfig): Promise<void>;
   /** Graceful stop: refuse new jobs, let running ones finish within the grace period, then stop them. */
   shutdown(): Promise<void>;
   /** Release everything at once (jobs keep running in Docker and are re-adopted on the next start). Idempotent. */
@@ -84,7 +88,7 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
   const cold = deps.sandbox ?? new DockerSandbox({ docker: engine, logger, logMaxBytes });
   // Opt-in warm pool of the default profile (never around an injected sandbox).
   const pool = deps.sandbox === undefined && initial.warm_pool_size > 0
-    ? new WarmPoolSandbox({ docker: engine, cold, size: initial.warm_pool_size, logMaxBytes, logger, template: () => ({ agentId, image: current.default_image, cpuLimit: current.default_cpu_limit, memoryLimit: current.default_memory_limit, pidsLimit: current.default_pids_limit, tmpfsSizeBytes: current.tmpfs_size_bytes, sandboxUser: current.sandbox_user }) })
+    ? new WarmPoolSandbox({ docker: engine, cold, size: initial.warm_pool_size, logMaxBytes, logger, template: () => ({ agentId, image: current.default_image, cpuLimit: current.default_cpu_limit, memoryLimit: current.default_memory_limit, pidsLimit: current.default_pids_limit, tmpfsSizeBytes: current.tmpfs_size_bytes, sandboxUser: current.sandbox_user, runtime: chooseRuntime(null, current.default_image, current) }) })
     : null;
   const sandbox: Sandbox = pool ?? cold;
   const metrics = new AgentMetrics(AGENT_VERSION);
@@ -138,6 +142,9 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
     db,
     config,
     async start() {
+      // Before listening: a runtime the engine lacks is a config error (exit 2), not a job failure later.
+      const engine = await checkEngineRuntimes(sandbox, current);
+      if (engine.kind === 'engine-down') logger.warn({ allowed_runtimes: current.allowed_runtimes, error: engine.error }, 'cannot ask the Docker engine for its runtimes; each container is still checked after create');
       const addr = await listen(server, current);
       await docker.check();
       docker.start();
@@ -150,6 +157,10 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
       if (current.insecure_http) logger.warn('insecure_http is set: plain HTTP, for development only');
       logger.info({ address: addr.address, port: addr.port, agent_id: agentId }, 'agent listening');
       return addr;
+    },
+    async verifyRuntimes(next) {
+      const engine = await checkEngineRuntimes(sandbox, next);
+      if (engine.kind === 'engine-down') logger.warn({ allowed_runtimes: next.allowed_runtimes, error: engine.error }, 'cannot ask the Docker engine for its runtimes; reloading anyway (each container is still checked after create)');
     },
     reload(next) {
       const kept: Partial<Record<(typeof RESTART_KEYS)[number], unknown>> = {};

@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'INSUFFICIENT_SCOPES'
   | 'COMMAND_NOT_ALLOWED'
   | 'IMAGE_NOT_ALLOWED'
+  | 'RUNTIME_NOT_ALLOWED'
   | 'LIMIT_EXCEEDED'
   | 'FORBIDDEN'
   | 'JOB_NOT_FOUND'
@@ -67,6 +68,7 @@ export function statusFor(code: ErrorCode): number {
     case 'INSUFFICIENT_SCOPES':
     case 'COMMAND_NOT_ALLOWED':
     case 'IMAGE_NOT_ALLOWED':
+    case 'RUNTIME_NOT_ALLOWED':
     case 'LIMIT_EXCEEDED':
     case 'FORBIDDEN':
       return 403;

@@ -24,10 +24,10 @@ export class AgentMetrics {
   readonly jobsFinished: Counter<'status'>;
   /** Rejected submissions by error code. */
   readonly jobsRejected: Counter<'code'>;
-  /** Wall time of jobs from container start to end. */
-  readonly jobDuration: Histogram;
-  /** Time to create, attach and start a container. */
-  readonly sandboxStart: Histogram;
+  /** Wall time of jobs from container start to end, per runtime (SPEC §14). */
+  readonly jobDuration: Histogram<'runtime'>;
+  /** Time to create, attach and start a container, per runtime. */
+  readonly sandboxStart: Histogram<'runtime'>;
   /** Output bytes received from containers, per stream (before the cap). */
   readonly outputBytes: Counter<'stream'>;
   /** WebSocket followers connected now. */
@@ -56,13 +56,15 @@ export class AgentMetrics {
     });
     this.jobDuration = new Histogram({
       name: 'quickcmd_agent_job_duration_seconds',
-      help: 'Job duration from container start to exit.',
+      help: 'Job duration from container start to exit, per isolation runtime.',
+      labelNames: ['runtime'],
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600],
       registers,
     });
     this.sandboxStart = new Histogram({
       name: 'quickcmd_agent_sandbox_start_seconds',
-      help: 'Time to create, attach and start a sandbox container.',
+      help: 'Time to create, attach and start a sandbox container, per isolation runtime.',
+      labelNames: ['runtime'],
       buckets: [0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2.5, 5],
       registers,
     });
@@ -82,11 +84,11 @@ export class AgentMetrics {
   }
 
   /** Count a job's end (both the original's counters and the labelled one). */
-  finished(status: TerminalStatus, durationSeconds: number | null): void {
+  finished(status: TerminalStatus, durationSeconds: number | null, runtime: string): void {
     this.jobsFinished.inc({ status });
     if (status === 'completed') this.jobsCompleted.inc();
     else if (status === 'failed') this.jobsFailed.inc();
-    if (durationSeconds !== null) this.jobDuration.observe(durationSeconds);
+    if (durationSeconds !== null) this.jobDuration.observe({ runtime }, durationSeconds);
   }
 
   /** Count output bytes. */

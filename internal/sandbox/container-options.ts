@@ -6,6 +6,7 @@
 import type Dockerode from 'dockerode';
 import type { SandboxSpec } from './sandbox.js';
 import { LABEL_AGENT, LABEL_JOB } from './labels.js';
+import { DEFAULT_RUNTIME, hostPidsLimit, parseRuntime, type RuntimeName } from './runtimes.js';
 
 export { LABEL_AGENT, LABEL_JOB } from './labels.js';
 
@@ -58,6 +59,16 @@ export function cmdOf(spec: Pick<SandboxSpec, 'command' | 'argv'>): string[] {
   return [...spec.argv];
 }
 
+/** The spec's runtime; throws on a name the agent does not know (never passed to the engine). */
+export function runtimeOf(spec: Pick<SandboxSpec, 'runtime'>): RuntimeName {
+  const raw: unknown = spec.runtime;
+  // Absent only in callers outside the job path (tests, benchmarks): the agent always sets it.
+  if (raw === undefined) return DEFAULT_RUNTIME;
+  const r = parseRuntime(raw);
+  if (r === null) throw new TypeError(`unknown runtime ${JSON.stringify(raw)}`);
+  return r;
+}
+
 function positiveInt(name: string, n: number): number {
   if (!Number.isSafeInteger(n) || n <= 0) throw new TypeError(`${name} must be a positive integer, got ${n}`);
   return n;
@@ -71,7 +82,8 @@ export function containerOptions(
   const { uid, gid } = parseSandboxUser(spec.sandboxUser);
   const tmpfsSize = positiveInt('tmpfsSizeBytes', spec.tmpfsSizeBytes);
   const memory = positiveInt('memoryLimit', spec.memoryLimit);
-  const pids = positiveInt('pidsLimit', spec.pidsLimit);
+  const runtime = runtimeOf(spec);
+  const pids = hostPidsLimit(runtime, positiveInt('pidsLimit', spec.pidsLimit));
   if (!Number.isFinite(spec.cpuLimit) || spec.cpuLimit <= 0) throw new TypeError(`cpuLimit must be > 0, got ${spec.cpuLimit}`);
   const nanoCpus = Math.max(1, Math.round(spec.cpuLimit * 1e9));
   // Two files so rotation keeps the older half; the `local` driver stores bytes verbatim
@@ -93,6 +105,8 @@ export function containerOptions(
     StdinOnce: false,
     NetworkDisabled: true,
     HostConfig: {
+      // Always named, never the engine's default: the agent checks after create that this is what it got.
+      Runtime: runtime,
       NetworkMode: 'none',
       ReadonlyRootfs: true,
       Tmpfs: {

@@ -30,6 +30,12 @@ export function containerState(answer: unknown): ContainerState {
   };
 }
 
+/** `HostConfig.Runtime` of a container inspect answer ('' when the engine left it unset). */
+export function containerRuntime(answer: unknown): string {
+  const runtime = record(record(answer)?.HostConfig)?.Runtime;
+  return typeof runtime === 'string' ? runtime : '';
+}
+
 /** Status code of a `POST /containers/{id}/wait` answer; throws if absent. */
 export function waitStatus(answer: unknown): number {
   const code = record(answer)?.StatusCode;

@@ -5,12 +5,13 @@
  * round trip on every job.
  */
 import type Dockerode from 'dockerode';
-import { containerOptions, DEFAULT_LOG_MAX_BYTES } from './container-options.js';
-import { agentFilter, containerState, managedContainers, readableOf } from './docker-answers.js';
+import { containerOptions, DEFAULT_LOG_MAX_BYTES, runtimeOf } from './container-options.js';
+import { agentFilter, containerRuntime, containerState, managedContainers, readableOf } from './docker-answers.js';
 import { DockerHandle, removeContainer, type SandboxLogger } from './docker-handle.js';
 import { OutputPump, SkipSink } from './output-pump.js';
 import type { ManagedContainer, OutputSink, ReplayOffsets, Sandbox, SandboxHandle, SandboxSpec } from './sandbox.js';
 import { dockerFailure, isNotFound, SandboxError, toSandboxError } from './sandbox-error.js';
+import { engineRuntimes } from './runtimes.js';
 
 export { SandboxError } from './sandbox-error.js';
 export type { SandboxErrorCode } from './sandbox-error.js';
@@ -59,8 +60,14 @@ export class DockerSandbox implements Sandbox {
     }
     let pump: OutputPump | null = null;
     try {
-      const socket = readableOf(await container.attach({ stream: true, stdout: true, stderr: true, hijack: true }));
-      pump = new OutputPump(socket, sink);
+      // The inspect runs beside the attach, so checking the runtime costs no extra round trip.
+      const [attached, inspected] = await Promise.all([
+        container.attach({ stream: true, stdout: true, stderr: true, hijack: true }),
+        container.inspect().catch((e: unknown) => ({ failed: e })),
+      ]);
+      pump = new OutputPump(readableOf(attached), sink);
+      if ('failed' in inspected) throw inspected.failed;
+      assertRuntime(spec, containerRuntime(inspected));
       await container.start();
     } catch (e) {
       pump?.destroy();
@@ -141,6 +148,21 @@ export class DockerSandbox implements Sandbox {
     }
   }
 
+  /** Runtime names the engine lists under `Runtimes` in `docker info`. */
+  async runtimes(): Promise<string[]> {
+    let info: unknown;
+    try {
+      info = await this.docker.info();
+    } catch (e) {
+      throw toSandboxError(e, 'asking the engine for its runtimes');
+    }
+    try {
+      return engineRuntimes(info);
+    } catch (e) {
+      throw new SandboxError('SANDBOX_ERROR', `docker info: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+  }
+
   /** Releases every attach socket and pending wait; containers keep running for the next reattach. Idempotent. */
   async close(): Promise<void> {
     this.closed = true;
@@ -155,5 +177,16 @@ export class DockerSandbox implements Sandbox {
 
   private assertOpen(): void {
     if (this.closed) throw new SandboxError('SANDBOX_ERROR', 'sandbox is closed');
+  }
+}
+
+/**
+ * Fail closed on the runtime: a container whose `HostConfig.Runtime` is not the one chosen
+ * (an engine or proxy that ignored or rewrote it) is never started; the caller removes it.
+ */
+export function assertRuntime(spec: Pick<SandboxSpec, 'runtime' | 'jobId'>, actual: string): void {
+  const wanted = runtimeOf(spec);
+  if (actual !== wanted) {
+    throw new SandboxError('SANDBOX_ERROR', `container of job ${spec.jobId} was created with runtime ${JSON.stringify(actual)}, not ${wanted}; it was removed unstarted`);
   }
 }

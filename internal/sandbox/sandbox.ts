@@ -4,6 +4,8 @@
  * dockerode. Verbs follow Nomad's docker driver: start, wait, stop, destroy, recover.
  */
 
+import type { RuntimeName } from './runtimes.js';
+
 /** Which output stream a chunk came from. */
 export type StreamName = 'stdout' | 'stderr';
 
@@ -26,6 +28,8 @@ export interface SandboxSpec {
   readonly tmpfsSizeBytes: number;
   /** `uid:gid` inside the container. */
   readonly sandboxUser: string;
+  /** Docker runtime (SPEC §14), already checked against the config; runc when absent. */
+  readonly runtime?: RuntimeName;
 }
 
 /** Receives demultiplexed output as it arrives, in order, uncapped (the caller caps). */
@@ -86,6 +90,8 @@ export interface Sandbox {
   ping(): Promise<boolean>;
   /** True when the image is present locally. */
   hasImage(image: string): Promise<boolean>;
+  /** Runtime names the engine lists (`docker info`); rejects with SandboxError if it cannot be asked. */
+  runtimes(): Promise<string[]>;
   /** Release resources (warm pools, sockets). Idempotent. */
   close(): Promise<void>;
 }

@@ -6,7 +6,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type Dockerode from 'dockerode';
-import { readableOf } from './docker-answers.js';
+import { containerRuntime, readableOf } from './docker-answers.js';
 import { DockerHandle, removeContainer, type SandboxLogger } from './docker-handle.js';
 import { OutputPump } from './output-pump.js';
 import type { OutputSink, StreamName } from './sandbox.js';
@@ -62,7 +62,15 @@ export class WarmContainer {
     }
     let pump: OutputPump | null = null;
     try {
-      const socket = readableOf(await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }));
+      const [attached, inspected] = await Promise.all([
+        container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true }),
+        container.inspect().catch((e: unknown) => ({ failed: e })),
+      ]);
+      const socket = readableOf(attached);
+      if ('failed' in inspected) throw inspected.failed;
+      // Fail closed as for a cold container: never start one the engine gave another runtime.
+      const wanted = options.HostConfig?.Runtime ?? '';
+      if (containerRuntime(inspected) !== wanted) throw new SandboxError('SANDBOX_ERROR', `warm container was created with runtime ${JSON.stringify(containerRuntime(inspected))}, not ${wanted}`);
       if (!isDuplex(socket)) throw new TypeError('docker attach with stdin did not give a writable socket');
       const sink = new DeferredSink();
       pump = new OutputPump(socket, sink);

@@ -15,6 +15,8 @@
 import crypto from 'node:crypto';
 import type Dockerode from 'dockerode';
 import { containerOptions, type LogOptions } from './container-options.js';
+import { runtimeOf } from './container-options.js';
+import type { RuntimeName } from './runtimes.js';
 import type { SandboxSpec } from './sandbox.js';
 
 /** `io.quickcmd.job` of a warm container: its job is unknown until it is taken (recovery matches jobs.sandbox_id). */
@@ -58,6 +60,8 @@ export interface WarmProfile {
   readonly pidsLimit: number;
   readonly tmpfsSizeBytes: number;
   readonly sandboxUser: string;
+  /** Docker runtime (SPEC §14): a runc container never serves a runsc job, nor the reverse. */
+  readonly runtime?: RuntimeName;
 }
 
 /** The profile the pool keeps warm, with the agent that owns its containers. */
@@ -74,12 +78,13 @@ export function profileOf(spec: WarmProfile): WarmProfile {
     pidsLimit: spec.pidsLimit,
     tmpfsSizeBytes: spec.tmpfsSizeBytes,
     sandboxUser: spec.sandboxUser,
+    runtime: runtimeOf(spec),
   };
 }
 
 /** Stable short key of a profile (the `io.quickcmd.pool` label). */
 export function profileKey(p: WarmProfile): string {
-  const canonical = JSON.stringify([p.image, p.cpuLimit, p.memoryLimit, p.pidsLimit, p.tmpfsSizeBytes, p.sandboxUser]);
+  const canonical = JSON.stringify([p.image, p.cpuLimit, p.memoryLimit, p.pidsLimit, p.tmpfsSizeBytes, p.sandboxUser, runtimeOf(p)]);
   return crypto.createHash('sha256').update(canonical).digest('hex').slice(0, 16);
 }
 

@@ -160,6 +160,11 @@ export class WarmPoolSandbox implements Sandbox {
     return this.d.cold.hasImage(image);
   }
 
+  /** Delegates to the cold sandbox. */
+  runtimes(): Promise<string[]> {
+    return this.d.cold.runtimes();
+  }
+
   /** Stop refilling, remove idle warm containers, release leased ones (their jobs are re-adopted on the next start). Idempotent. */
   async close(): Promise<void> {
     if (!this.closed) {

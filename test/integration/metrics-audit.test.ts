@@ -81,8 +81,8 @@ describe('metrics and audit after a known sequence', () => {
     assert.equal(metrics.get('quickcmd_agent_jobs_finished_total{status="failed"}'), 1);
     assert.equal(metrics.get('quickcmd_agent_jobs_rejected_total{code="INVALID_SIGNATURE"}'), 1);
     assert.equal(metrics.get('quickcmd_agent_jobs_rejected_total{code="JOB_EXPIRED"}'), 1);
-    assert.equal(metrics.get('quickcmd_agent_job_duration_seconds_count'), 4);
-    assert.equal(metrics.get('quickcmd_agent_sandbox_start_seconds_count'), 4);
+    assert.equal(metrics.get('quickcmd_agent_job_duration_seconds_count{runtime="runc"}'), 4);
+    assert.equal(metrics.get('quickcmd_agent_sandbox_start_seconds_count{runtime="runc"}'), 4);
     assert.equal(metrics.get('quickcmd_agent_output_bytes_total{stream="stdout"}'), 3);
     assert.equal(metrics.get('quickcmd_agent_output_bytes_total{stream="stderr"}'), 0);
     assert.equal(metrics.get('quickcmd_agent_stream_clients'), 0);

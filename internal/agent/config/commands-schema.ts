@@ -7,6 +7,7 @@
  * rules (image in allowed_images, limits within the maxima), run by config.ts.
  */
 import { z } from 'zod';
+import { RUNTIMES } from '../../sandbox/runtimes.js';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_STRING_PARAM_LENGTH, MAX_STRING_PARAM_LENGTH } from '../door/command-params.js';
 import { CommandDefinitionError, compileCommand, type NamedCommand } from '../door/named-command.js';
@@ -62,6 +63,8 @@ export const commandSchema = z
     cpu_limit: z.number().positive().max(1024).optional(),
     /** Memory bytes of the command's jobs; default: default_memory_limit. */
     memory_limit: positiveInt.min(MIN_MEMORY_BYTES).optional(),
+    /** Runtime of the command's jobs (SPEC §14; a job may raise it, never lower it); default: default_runtime. */
+    runtime: z.enum(RUNTIMES).optional(),
   })
   .transform((def, ctx): NamedCommand => {
     try {

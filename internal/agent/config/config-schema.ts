@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { commandsConfigShape } from './commands-schema.js';
 import { MIN_MEMORY_BYTES } from './limits.js';
+import { runtimeConfigKeys } from './runtime-schema.js';
 
 export { MIN_MEMORY_BYTES } from './limits.js';
 
@@ -104,6 +105,8 @@ export const configFileSchema = z.strictObject({
   warm_pool_size: nonNegativeInt.max(64).default(0),
   /** Command policies (SPEC §11): `shell` and `commands`. */
   ...commandsConfigShape,
+  /** Isolation runtimes (SPEC §14): allowed_runtimes, default_runtime, image_runtimes. */
+  ...runtimeConfigKeys,
 });
 
 /** The file as parsed, defaults applied. */

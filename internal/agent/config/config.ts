@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import { checkCommandLimits } from './commands-schema.js';
 import { configFileSchema, type ConfigFile } from './config-schema.js';
 import { ConfigError } from '../errors.js';
+import { checkRuntimeKeys } from './runtime-schema.js';
 
 /** Where the daemon looks when neither --config nor QUICKCMD_CONFIG says otherwise. */
 export const DEFAULT_CONFIG_PATH = '/etc/quickcmd/agent-config.yaml';
@@ -195,6 +196,7 @@ function resolve(cfg: ConfigFile, path: string, env: ConfigEnv, deps: ConfigDeps
     throw new ConfigError('tls_client_ca_file', 'mTLS needs TLS; it cannot be combined with insecure_http');
   }
   if (!cfg.allowed_images.includes(cfg.default_image)) throw new ConfigError('default_image', `${cfg.default_image} is not in allowed_images`);
+  checkRuntimeKeys(cfg);
 
   const maxCpu = cfg.max_cpu_limit ?? cfg.default_cpu_limit;
   const maxMem = cfg.max_memory_limit ?? cfg.default_memory_limit;

@@ -2,7 +2,7 @@
  * Pure: turn a verified payload's `candidate_metadata.sandbox` request into the job's
  * execution spec, checked against the config's allowed images and ceilings (SPEC §3).
  * Malformed requests are INVALID_PAYLOAD naming the field; requests beyond what the
- * config allows are 403 IMAGE_NOT_ALLOWED or LIMIT_EXCEEDED. A named command (SPEC §11)
+ * config allows are 403 IMAGE_NOT_ALLOWED, RUNTIME_NOT_ALLOWED or LIMIT_EXCEEDED. A named command (SPEC §11)
  * brings its own image and limits as the job's defaults; its image is fixed (asking for
  * another is IMAGE_NOT_ALLOWED) and it takes no `env` (nothing but the operator's
  * definition may steer the program).
@@ -13,8 +13,9 @@ import { RejectionError } from '../errors.js';
 import type { JobSpec } from '../jobs/job.js';
 import type { ResolvedCall } from './named-command.js';
 import type { JobPayload } from '../wire/payload.js';
+import { chooseRuntime, DEFAULT_RUNTIME, isolationRank, parseRuntime, RuntimeRefusal, type RuntimeName } from '../../sandbox/runtimes.js';
 
-const SANDBOX_KEYS = new Set(['image', 'cpu_limit', 'memory_limit', 'timeout_seconds', 'env']);
+const SANDBOX_KEYS = new Set(['image', 'cpu_limit', 'memory_limit', 'timeout_seconds', 'env', 'runtime']);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 export { MIN_MEMORY_BYTES };
 /** Most environment variables a job may set. */
@@ -22,7 +23,33 @@ export const MAX_ENV_VARS = 64;
 /** Largest value of one environment variable, in bytes. */
 export const MAX_ENV_VALUE_BYTES = 32 * 1024;
 
-type Limits = Pick<AgentConfig, 'allowed_images' | 'default_image' | 'default_cpu_limit' | 'max_cpu_limit' | 'default_memory_limit' | 'max_memory_limit' | 'default_timeout_seconds' | 'max_timeout_seconds' | 'default_pids_limit'>;
+type Limits = Pick<AgentConfig, 'allowed_images' | 'default_image' | 'default_cpu_limit' | 'max_cpu_limit' | 'default_memory_limit' | 'max_memory_limit' | 'default_timeout_seconds' | 'max_timeout_seconds' | 'default_pids_limit' | 'allowed_runtimes' | 'default_runtime' | 'image_runtimes'>;
+
+/**
+ * The runtime a job of `image` runs with, `requested` being what the job (or a named command,
+ * SPEC §11, `where` naming it) asked for: unknown, not allowed, or below the image's minimum
+ * is 403 RUNTIME_NOT_ALLOWED. A named command's fixed runtime goes through here too.
+ */
+export function runtimeFor(requested: unknown, image: string, limits: Pick<Limits, 'allowed_runtimes' | 'default_runtime' | 'image_runtimes'>, where = 'payload.candidate_metadata.sandbox.runtime'): RuntimeName {
+  let asked: RuntimeName | null = null;
+  if (requested !== undefined && requested !== null) {
+    if (typeof requested !== 'string' || requested === '') throw new RejectionError('INVALID_PAYLOAD', `${where} must be a non-empty string`);
+    asked = parseRuntime(requested);
+    if (asked === null) throw new RejectionError('RUNTIME_NOT_ALLOWED', `runtime ${JSON.stringify(requested)} is not allowed on this agent`, `${where} ${JSON.stringify(requested)} is not a runtime this agent knows`);
+  }
+  // Defaults for callers built before SPEC §14 that pass limits without the runtime keys.
+  const policy = {
+    allowed_runtimes: limits.allowed_runtimes ?? [DEFAULT_RUNTIME],
+    default_runtime: limits.default_runtime ?? DEFAULT_RUNTIME,
+    image_runtimes: limits.image_runtimes ?? {},
+  };
+  try {
+    return chooseRuntime(asked, image, policy);
+  } catch (e) {
+    if (!(e instanceof RuntimeRefusal)) throw e;
+    throw new RejectionError('RUNTIME_NOT_ALLOWED', `runtime ${JSON.stringify(asked ?? limits.default_runtime)} is not allowed for image ${JSON.stringify(image)} on this agent`, e.reason);
+  }
+}
 
 function bad(field: string, why: string): RejectionError {
   return new RejectionError('INVALID_PAYLOAD', `payload.candidate_metadata.sandbox.${field} ${why}`);
@@ -62,6 +89,18 @@ function parseEnv(v: unknown): Record<string, string> {
   return { ...env };
 }
 
+/** A job's runtime when a named command may fix one: the job may ask for more isolation, never less. */
+function namedRuntimeFor(requested: unknown, named: ResolvedCall | null, image: string, limits: Limits): RuntimeName {
+  const fixed = named?.overrides.runtime;
+  if (fixed === undefined) return runtimeFor(requested, image, limits);
+  if (requested === undefined || requested === null) return runtimeFor(fixed, image, limits, `commands.${named?.name ?? ''}.runtime`);
+  const asked = runtimeFor(requested, image, limits);
+  if (isolationRank(asked) < isolationRank(fixed)) {
+    throw new RejectionError('RUNTIME_NOT_ALLOWED', `runtime ${JSON.stringify(asked)} is not allowed for command ${named?.name ?? ''}`, `runtime ${asked} is below the runtime ${fixed} that command ${named?.name ?? ''} fixes`);
+  }
+  return asked;
+}
+
 /** The execution spec of a payload under `limits` (`named`: its checked named-command call); throws RejectionError. */
 export function jobSpecFor(p: JobPayload, limits: Limits, named: ResolvedCall | null = null): JobSpec {
   const raw = p.candidateMetadata?.['sandbox'];
@@ -91,6 +130,7 @@ function specOf(req: Record<string, unknown>, limits: Limits, named: ResolvedCal
   if (!limits.allowed_images.includes(image)) {
     throw new RejectionError('IMAGE_NOT_ALLOWED', `image ${JSON.stringify(image)} is not allowed on this agent`);
   }
+  const runtime = namedRuntimeFor(req['runtime'], named, image, limits);
   const cpu = positiveNumber(req, 'cpu_limit') ?? named?.overrides.cpu_limit ?? limits.default_cpu_limit;
   if (cpu > limits.max_cpu_limit) throw new RejectionError('LIMIT_EXCEEDED', `cpu_limit ${cpu} exceeds the maximum ${limits.max_cpu_limit}`);
   const mem = positiveInteger(req, 'memory_limit') ?? named?.overrides.memory_limit ?? limits.default_memory_limit;
@@ -103,6 +143,8 @@ function specOf(req: Record<string, unknown>, limits: Limits, named: ResolvedCal
   if (named !== null && req['env'] !== undefined && req['env'] !== null) throw bad('env', 'is not allowed with a named command');
   const base = {
     image,
+    // Absent means runc, as in every job stored before SPEC §14 (one shape for both).
+    ...(runtime === DEFAULT_RUNTIME ? {} : { runtime }),
     cpuLimit: cpu,
     memoryLimit: mem,
     timeoutSeconds: timeout,

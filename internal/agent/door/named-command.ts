@@ -7,6 +7,7 @@
  */
 import crypto from 'node:crypto';
 import { RejectionError } from '../errors.js';
+import type { RuntimeName } from '../../sandbox/runtimes.js';
 import { compileTemplate, substitute, TemplateError, type CompiledTemplate } from './argv-template.js';
 import { checkParamValue, compileParam, definitionProblem, type CompiledParam, type ParamDef } from './command-params.js';
 
@@ -22,6 +23,8 @@ export interface CommandDefinition {
   readonly timeout_seconds?: number | undefined;
   readonly cpu_limit?: number | undefined;
   readonly memory_limit?: number | undefined;
+  /** Runtime of the command's jobs (SPEC §14). */
+  readonly runtime?: RuntimeName | undefined;
 }
 
 /** A definition compiled at load. */
@@ -45,7 +48,7 @@ export interface ResolvedCall {
   /** SHA-256 of the definition the call was resolved against. */
   readonly sha256: string;
   /** The definition's own image and limits (each undefined when it sets none). */
-  readonly overrides: Pick<CommandDefinition, 'image' | 'timeout_seconds' | 'cpu_limit' | 'memory_limit'>;
+  readonly overrides: Pick<CommandDefinition, 'image' | 'timeout_seconds' | 'cpu_limit' | 'memory_limit' | 'runtime'>;
 }
 
 /** A definition problem at load; `path` is relative to the command (e.g. ['argv', 2]). */
@@ -128,6 +131,6 @@ export function resolveCall(cmd: NamedCommand, given: Readonly<Record<string, un
     used[key] = v as ParamValue;
   }
   const d = cmd.definition;
-  const overrides = { image: d.image, timeout_seconds: d.timeout_seconds, cpu_limit: d.cpu_limit, memory_limit: d.memory_limit };
+  const overrides = { image: d.image, timeout_seconds: d.timeout_seconds, cpu_limit: d.cpu_limit, memory_limit: d.memory_limit, runtime: d.runtime };
   return { name, argv: substitute(cmd.template, values), params: used, sha256: cmd.sha256, overrides };
 }

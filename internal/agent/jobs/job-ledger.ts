@@ -5,6 +5,7 @@
  */
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { SandboxSpec } from '../../sandbox/sandbox.js';
+import { DEFAULT_RUNTIME, type RuntimeName } from '../../sandbox/runtimes.js';
 import { rfc3339, type Clock } from '../clock.js';
 import type { AgentConfig } from '../config/config.js';
 import { AgentError, asAgentError } from '../errors.js';
@@ -23,6 +24,11 @@ export interface LedgerDeps {
   readonly hub: OutputHub;
 }
 
+/** The runtime of a stored job (jobs stored before SPEC §14 ran under runc). */
+export function runtimeOfJob(rec: Pick<JobRecord, 'spec'>): RuntimeName {
+  return rec.spec.runtime ?? DEFAULT_RUNTIME;
+}
+
 /** The sandbox request of a stored job under the current config. */
 export function sandboxSpecFor(rec: JobRecord, cfg: AgentConfig, agentId: string): SandboxSpec {
   return {
@@ -37,6 +43,7 @@ export function sandboxSpecFor(rec: JobRecord, cfg: AgentConfig, agentId: string
     pidsLimit: rec.spec.pidsLimit,
     tmpfsSizeBytes: cfg.tmpfs_size_bytes,
     sandboxUser: cfg.sandbox_user,
+    runtime: runtimeOfJob(rec),
   };
 }
 
@@ -54,7 +61,7 @@ export class JobLedger {
           jobId: job.jobId,
           controllerId: job.controllerId,
           remoteAddr: job.remoteAddr,
-          details: { ...job.auditDetails, image: job.spec.image, cpu_limit: job.spec.cpuLimit, memory_limit: job.spec.memoryLimit, timeout_seconds: job.spec.timeoutSeconds },
+          details: { ...job.auditDetails, image: job.spec.image, runtime: job.spec.runtime ?? DEFAULT_RUNTIME, cpu_limit: job.spec.cpuLimit, memory_limit: job.spec.memoryLimit, timeout_seconds: job.spec.timeoutSeconds },
         });
       });
     } catch (e) {
@@ -81,7 +88,7 @@ export class JobLedger {
         type: 'job.finished',
         jobId: rec.jobId,
         controllerId: rec.controllerId,
-        details: { status: to, exit_code: result.exit_code, duration_ms: result.duration_ms, error: result.error, timed_out: result.timed_out, oom_killed: result.oom_killed, output_truncated: result.output_truncated, ...extra },
+        details: { status: to, exit_code: result.exit_code, duration_ms: result.duration_ms, error: result.error, runtime: result.runtime, timed_out: result.timed_out, oom_killed: result.oom_killed, output_truncated: result.output_truncated, ...extra },
       });
     });
   }
@@ -99,9 +106,10 @@ export class JobLedger {
       output_truncated: false,
       timed_out: false,
       oom_killed: false,
+      runtime: runtimeOfJob(rec),
     };
     this.record(rec, rec.status, status, result, { stdout_bytes: totals.stdout, stderr_bytes: totals.stderr });
-    this.d.metrics.finished(status, null);
+    this.d.metrics.finished(status, null, runtimeOfJob(rec));
     this.d.hub.end(rec.jobId, { lastSeq: totals.lastSeq, status, exitCode: null });
   }
 

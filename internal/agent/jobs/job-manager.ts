@@ -15,7 +15,7 @@ import { decideOutcome, type Outcome } from './job-outcome.js';
 import { JobOutput, type OutputStart } from './job-output.js';
 import type { JobStore } from './job-store.js';
 import { isTerminal, type JobRecord, type JobResult, type JobSpec, type JobStatus, type StoredResult } from './job.js';
-import { JobLedger, sandboxSpecFor } from './job-ledger.js';
+import { JobLedger, runtimeOfJob, sandboxSpecFor } from './job-ledger.js';
 import type { Logger } from '../logger.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { OutputHub } from '../stream/output-hub.js';
@@ -267,14 +267,14 @@ export class JobManager {
       if (adoptContainer === null) {
         const t0 = performance.now();
         handle = await this.d.sandbox.start(sandboxSpecFor(rec, this.d.config(), this.d.agentId), run.output);
-        this.d.metrics.sandboxStart.observe((performance.now() - t0) / 1000);
+        this.d.metrics.sandboxStart.observe({ runtime: runtimeOfJob(rec) }, (performance.now() - t0) / 1000);
         run.startMs = this.d.clock.nowMs();
         this.d.store.setSandbox(rec.jobId, handle.containerId, run.startMs);
         this.d.audit.append({
           type: 'job.started',
           jobId: rec.jobId,
           controllerId: rec.controllerId,
-          details: { container_id: handle.containerId, image: rec.spec.image, cpu_limit: rec.spec.cpuLimit, memory_limit: rec.spec.memoryLimit, pids_limit: rec.spec.pidsLimit, timeout_seconds: rec.spec.timeoutSeconds },
+          details: { container_id: handle.containerId, image: rec.spec.image, runtime: runtimeOfJob(rec), cpu_limit: rec.spec.cpuLimit, memory_limit: rec.spec.memoryLimit, pids_limit: rec.spec.pidsLimit, timeout_seconds: rec.spec.timeoutSeconds },
         });
       } else {
         const t = this.d.store.outputTotals(rec.jobId);
@@ -332,11 +332,12 @@ export class JobManager {
       output_truncated: summary.truncated,
       timed_out: o.timedOut,
       oom_killed: o.oomKilled,
+      runtime: runtimeOfJob(rec),
     };
     this.ledger.record(rec, from, o.status, result, { stdout_bytes: summary.stdoutBytes, stderr_bytes: summary.stderrBytes, output_sha256: summary.sha256 });
     this.runs.delete(rec.jobId);
     this.d.metrics.jobsRunning.set(this.runs.size);
-    this.d.metrics.finished(o.status, run.startMs === null ? null : result.duration_ms / 1000);
+    this.d.metrics.finished(o.status, run.startMs === null ? null : result.duration_ms / 1000, result.runtime);
     this.d.hub.end(rec.jobId, { lastSeq: summary.lastSeq, status: o.status, exitCode: o.exitCode });
     this.pump();
   }

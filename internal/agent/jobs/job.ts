@@ -3,6 +3,8 @@
  * execution spec derived from a verified payload, and the result shape of SPEC §4.
  */
 
+import type { RuntimeName } from '../../sandbox/runtimes.js';
+
 /** Job states (SPEC §4). */
 export type JobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'rejected';
 
@@ -71,6 +73,8 @@ export interface JobSpec {
   /** The named command's call; absent for shell jobs. */
   readonly named?: NamedRun;
   readonly image: string;
+  /** Docker runtime chosen at acceptance (SPEC §14); absent in jobs stored before it, which ran under runc. */
+  readonly runtime?: RuntimeName;
   readonly cpuLimit: number;
   readonly memoryLimit: number;
   readonly timeoutSeconds: number;
@@ -90,6 +94,8 @@ export interface StoredResult {
   readonly output_truncated: boolean;
   readonly timed_out: boolean;
   readonly oom_killed: boolean;
+  /** Docker runtime the job ran (or would have run) under (SPEC §14). */
+  readonly runtime: string;
 }
 
 /** The wire result (SPEC §4). */
