@@ -98,6 +98,12 @@ export function statusFor(code: ErrorCode): number {
   }
 }
 
+/** Body of every error answer, on every transport: `{"error","code"}` (SPEC §3). */
+export interface ErrorBody {
+  readonly error: string;
+  readonly code: string;
+}
+
 /** Base class: `code` for the wire, `status` for HTTP, `expose` says the message is client-safe. */
 export class AgentError extends Error {
   readonly code: ErrorCode;

@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { StreamName } from '../sandbox/sandbox.js';
-import type { TerminalStatus } from './jobs/job.js';
+import type { TerminalStatus } from './wire/job-states.js';
 
 /** All metrics of the agent, owned by one registry. */
 export class AgentMetrics {

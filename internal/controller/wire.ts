@@ -2,9 +2,10 @@
  * The agent's answers as this side reads them (SPEC §3, §4, §6), narrowed from `unknown`
  * at the edge so the rest of the controller works with typed values.
  */
+import { asJobStatus, isTerminal, type JobStatus } from '../agent/wire/job-states.js';
 
-/** Job states (SPEC §4). */
-export type JobState = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'rejected';
+/** Job states (SPEC §4), as the one wire module defines them. */
+export type JobState = JobStatus;
 
 /** A finished job's result (SPEC §4). */
 export interface JobResult {
@@ -52,11 +53,9 @@ export interface FinalFrame {
 /** A live-stream frame. */
 export type StreamFrame = OutputFrame | FinalFrame;
 
-const STATES: ReadonlySet<string> = new Set(['pending', 'running', 'completed', 'failed', 'cancelled', 'rejected']);
-
 /** True for completed, failed, cancelled and rejected. */
 export function isFinished(s: JobState): boolean {
-  return s !== 'pending' && s !== 'running';
+  return isTerminal(s);
 }
 
 function record(v: unknown): Record<string, unknown> | null {
@@ -64,7 +63,7 @@ function record(v: unknown): Record<string, unknown> | null {
 }
 
 function state(v: unknown): JobState | null {
-  return typeof v === 'string' && STATES.has(v) ? (v as JobState) : null;
+  return asJobStatus(v);
 }
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);

@@ -9,14 +9,13 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import {
   goFormatFloat,
-  goMarshalPayload,
   goMarshalValue,
   goQuote,
   LEGACY_GO,
   MODERN_GO,
   toWellFormed,
 } from '../../internal/agent/wire/go-json.js';
-import { parseJobPayload, type JobPayload } from '../../internal/agent/wire/payload.js';
+import { goMarshalPayload, parseJobPayload, type JobPayload } from '../../internal/agent/wire/payload.js';
 import { JsonNumber, parseStrictJson, type JsonValue } from '../../internal/agent/wire/strict-json.js';
 
 const RUNS = 300;

@@ -6,11 +6,15 @@
  * brings its own image and limits as the job's defaults; its image is fixed (asking for
  * another is IMAGE_NOT_ALLOWED) and it takes no `env` (nothing but the operator's
  * definition may steer the program).
+ * And the other end of the same limits: the sandbox request a stored job is started
+ * with (`sandboxSpecFor`).
  */
+import type { SandboxSpec } from '../../sandbox/sandbox.js';
 import { MIN_MEMORY_BYTES } from '../config/config-schema.js';
 import type { AgentConfig } from '../config/config.js';
 import { RejectionError } from '../errors.js';
-import type { JobSpec } from '../jobs/job.js';
+import type { JobRecord, JobSpec } from '../jobs/job.js';
+import { runtimeOfJob } from '../jobs/job-ledger.js';
 import type { ResolvedCall } from './named-command.js';
 import type { JobPayload } from '../wire/payload.js';
 import { chooseRuntime, DEFAULT_RUNTIME, isolationRank, parseRuntime, RuntimeRefusal, type RuntimeName } from '../../sandbox/runtimes.js';
@@ -154,4 +158,22 @@ function specOf(req: Record<string, unknown>, limits: Limits, named: ResolvedCal
   };
   if (named === null) return { command, ...base };
   return { command: '', argv: [...named.argv], named: { name: named.name, params: { ...named.params }, sha256: named.sha256 }, ...base };
+}
+
+/** The sandbox request of a stored job under the current config. */
+export function sandboxSpecFor(rec: JobRecord, cfg: AgentConfig, agentId: string): SandboxSpec {
+  return {
+    jobId: rec.jobId,
+    agentId,
+    image: rec.spec.image,
+    command: rec.spec.command,
+    ...(rec.spec.argv !== undefined ? { argv: rec.spec.argv } : {}),
+    env: rec.spec.env,
+    cpuLimit: rec.spec.cpuLimit,
+    memoryLimit: rec.spec.memoryLimit,
+    pidsLimit: rec.spec.pidsLimit,
+    tmpfsSizeBytes: cfg.tmpfs_size_bytes,
+    sandboxUser: cfg.sandbox_user,
+    runtime: runtimeOfJob(rec),
+  };
 }

@@ -4,14 +4,10 @@
  * goes to the log with the request id.
  */
 import type { Context, Next } from 'koa';
-import { asAgentError } from '../errors.js';
+import { asAgentError, type ErrorBody } from '../errors.js';
 import type { Logger } from '../logger.js';
 
-/** Body of every error response. */
-export interface ErrorBody {
-  readonly error: string;
-  readonly code: string;
-}
+export type { ErrorBody } from '../errors.js';
 
 /** Koa middleware turning thrown errors into JSON error responses. */
 export function errorMiddleware(logger: Logger) {

@@ -4,14 +4,11 @@
  * Only the job manager calls it; the transition table is checked here, at the write.
  */
 import type { AuditLog } from '../../audit/audit-log.js';
-import type { SandboxSpec } from '../../sandbox/sandbox.js';
 import { DEFAULT_RUNTIME, type RuntimeName } from '../../sandbox/runtimes.js';
 import { rfc3339, type Clock } from '../clock.js';
-import type { AgentConfig } from '../config/config.js';
 import { AgentError, asAgentError } from '../errors.js';
-import type { AcceptedJob } from './job-manager.js';
 import type { JobStore } from './job-store.js';
-import { canTransition, isTerminal, type JobRecord, type JobResult, type JobStatus, type StoredResult } from './job.js';
+import { canTransition, isTerminal, type AcceptedJob, type JobRecord, type JobResult, type JobStatus, type StoredResult } from './job.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { OutputHub } from '../stream/output-hub.js';
 
@@ -27,24 +24,6 @@ export interface LedgerDeps {
 /** The runtime of a stored job (jobs stored before SPEC §14 ran under runc). */
 export function runtimeOfJob(rec: Pick<JobRecord, 'spec'>): RuntimeName {
   return rec.spec.runtime ?? DEFAULT_RUNTIME;
-}
-
-/** The sandbox request of a stored job under the current config. */
-export function sandboxSpecFor(rec: JobRecord, cfg: AgentConfig, agentId: string): SandboxSpec {
-  return {
-    jobId: rec.jobId,
-    agentId,
-    image: rec.spec.image,
-    command: rec.spec.command,
-    ...(rec.spec.argv !== undefined ? { argv: rec.spec.argv } : {}),
-    env: rec.spec.env,
-    cpuLimit: rec.spec.cpuLimit,
-    memoryLimit: rec.spec.memoryLimit,
-    pidsLimit: rec.spec.pidsLimit,
-    tmpfsSizeBytes: cfg.tmpfs_size_bytes,
-    sandboxUser: cfg.sandbox_user,
-    runtime: runtimeOfJob(rec),
-  };
 }
 
 /** Persistence of job state changes, audited. */

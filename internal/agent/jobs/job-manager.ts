@@ -14,8 +14,9 @@ import { AgentError } from '../errors.js';
 import { decideOutcome, type Outcome } from './job-outcome.js';
 import { JobOutput, type OutputStart } from './job-output.js';
 import type { JobStore } from './job-store.js';
-import { isTerminal, type JobRecord, type JobResult, type JobSpec, type JobStatus, type StoredResult } from './job.js';
-import { JobLedger, runtimeOfJob, sandboxSpecFor } from './job-ledger.js';
+import { isTerminal, type AcceptedJob, type JobRecord, type JobResult, type JobSpec, type JobStatus, type StoredResult } from './job.js';
+import { JobLedger, runtimeOfJob } from './job-ledger.js';
+import { sandboxSpecFor } from '../door/job-limits.js';
 import type { Logger } from '../logger.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { OutputHub } from '../stream/output-hub.js';
@@ -36,16 +37,6 @@ export interface JobManagerDeps {
   readonly agentId: string;
   /** The current config (swapped on reload). */
   readonly config: () => AgentConfig;
-}
-
-/** A new job that passed every check at the door. */
-export interface AcceptedJob {
-  readonly jobId: string;
-  readonly controllerId: string;
-  readonly spec: JobSpec;
-  readonly remoteAddr: string | null;
-  /** Extra audit details (payload summary: command, prompt, scopes, ttl). */
-  readonly auditDetails: Readonly<Record<string, unknown>>;
 }
 
 /** In-memory state of a job that holds (or is getting) a container. */

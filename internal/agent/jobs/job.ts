@@ -1,15 +1,14 @@
 /**
- * The job model: states, the transition table (the only legal state changes), the
- * execution spec derived from a verified payload, and the result shape of SPEC §4.
+ * The job model: the transition table over the states of wire/job-states.ts (the only
+ * legal state changes), the execution spec derived from a verified payload, the accepted
+ * job, and the result shape of SPEC §4.
  */
+import { asJobStatus, type JobStatus } from '../wire/job-states.js';
 
 import type { RuntimeName } from '../../sandbox/runtimes.js';
 
-/** Job states (SPEC §4). */
-export type JobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'rejected';
-
-/** Terminal states: a job in one never changes again. */
-export type TerminalStatus = Exclude<JobStatus, 'pending' | 'running'>;
+// The states themselves are wire vocabulary, defined once in wire/job-states.ts.
+export { isTerminal, type JobStatus, type TerminalStatus } from '../wire/job-states.js';
 
 /** Legal transitions; anything else is a bug and throws. */
 const TRANSITIONS: Readonly<Record<JobStatus, readonly JobStatus[]>> = {
@@ -26,33 +25,21 @@ export function canTransition(from: JobStatus, to: JobStatus): boolean {
   return TRANSITIONS[from].includes(to);
 }
 
-/** True for completed, failed, cancelled and rejected. */
-export function isTerminal(s: JobStatus): s is TerminalStatus {
-  switch (s) {
-    case 'pending':
-    case 'running':
-      return false;
-    case 'completed':
-    case 'failed':
-    case 'cancelled':
-    case 'rejected':
-      return true;
-  }
-}
-
 /** Narrow a stored string into a JobStatus. */
 export function parseStatus(s: string): JobStatus {
-  switch (s) {
-    case 'pending':
-    case 'running':
-    case 'completed':
-    case 'failed':
-    case 'cancelled':
-    case 'rejected':
-      return s;
-    default:
-      throw new Error(`unknown job status ${JSON.stringify(s)} in database`);
-  }
+  const status = asJobStatus(s);
+  if (status === null) throw new Error(`unknown job status ${JSON.stringify(s)} in database`);
+  return status;
+}
+
+/** A job the intake verified and admitted, as the job manager takes it. */
+export interface AcceptedJob {
+  readonly jobId: string;
+  readonly controllerId: string;
+  readonly spec: JobSpec;
+  readonly remoteAddr: string | null;
+  /** Extra audit details (payload summary: command, prompt, scopes, ttl). */
+  readonly auditDetails: Readonly<Record<string, unknown>>;
 }
 
 /** A named command's call as accepted (SPEC §11): what `job.accepted` records. */

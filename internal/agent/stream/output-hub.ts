@@ -4,7 +4,7 @@
  * buffering, so a slow one cannot slow the job or the others.
  */
 import type { OutputFrame } from '../jobs/job-store.js';
-import type { JobStatus } from '../jobs/job.js';
+import type { JobStatus } from '../wire/job-states.js';
 
 /** What the last frame of a job carries. */
 export interface FinalInfo {

@@ -20,7 +20,8 @@
 import WebSocket from 'ws';
 import type { Clock } from '../clock.js';
 import type { JobStore, OutputFrame } from '../jobs/job-store.js';
-import { isTerminal, type JobRecord } from '../jobs/job.js';
+import type { JobRecord } from '../jobs/job.js';
+import { isTerminal } from '../wire/job-states.js';
 import type { Logger } from '../logger.js';
 import type { FinalInfo, OutputHub } from './output-hub.js';
 import type { FinalFrameInfo, FrameEncoder } from './stream-frame.js';

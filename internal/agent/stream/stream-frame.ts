@@ -6,7 +6,7 @@
  */
 import { rfc3339 } from '../clock.js';
 import type { OutputFrame } from '../jobs/job-store.js';
-import type { JobStatus } from '../jobs/job.js';
+import type { JobStatus } from '../wire/job-states.js';
 
 /** An output frame on the wire. */
 export interface WireOutputFrame {

@@ -5,8 +5,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { AgentError, asAgentError } from '../errors.js';
-import type { ErrorBody } from '../http/http-errors.js';
+import { AgentError, asAgentError, type ErrorBody } from '../errors.js';
 
 /** Status, headers and body of the refusal for `e`. */
 export function refusalResponse(e: unknown, requestId: string): Buffer {

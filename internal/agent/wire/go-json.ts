@@ -3,10 +3,9 @@
  * original Go controller signs `json.Marshal(payload)` rather than the bytes it sends
  * (SPEC §3 "Signed job"). Any deviation here is a signature mismatch on real traffic, so
  * each Go rule is written out next to the code that implements it. Checked against the
- * Go-made vectors in test/fixtures/signing-v1.json.
+ * Go-made vectors in test/fixtures/signing-v1.json. A generic encoder: the payload's own
+ * field order is `goMarshalPayload` in payload.ts.
  */
-import type { JobPayload } from './payload.js';
-
 /** Encoder variants that exist among deployed Go controllers. */
 export interface GoJsonOptions {
   /**
@@ -163,7 +162,7 @@ export function goMarshalValue(v: unknown, opts: GoJsonOptions, depth = 0): stri
 }
 
 /** Marshals a plain object as a Go map (see goMarshalValue); refuses non-plain objects. */
-function goMarshalMap(v: object, opts: GoJsonOptions, depth: number): string {
+export function goMarshalMap(v: object, opts: GoJsonOptions, depth: number): string {
   const proto: unknown = Object.getPrototypeOf(v);
   if (proto !== Object.prototype && proto !== null) throw new TypeError('cannot encode a non-plain object as JSON');
   const record = v as Record<string, unknown>;
@@ -179,31 +178,4 @@ function goMarshalMap(v: object, opts: GoJsonOptions, depth: number): string {
   entries.sort((a, b) => compareUtf8(a.bytes, b.bytes));
   const parts = entries.map((e) => `${goQuote(e.key, opts)}:${goMarshalValue(record[e.raw], opts, depth + 1)}`);
   return `{${parts.join(',')}}`;
-}
-
-function marshalMetadata(m: Record<string, unknown> | null, opts: GoJsonOptions): string {
-  // A nil Go map marshals as `null`, an empty one as `{}`.
-  return m === null ? 'null' : goMarshalMap(m, opts, 0);
-}
-
-/**
- * Marshals the job payload as Go marshals the controller's struct: fields in declaration
- * order (job_id, prompt, command, candidate_metadata, plugin_metadata, required_scopes,
- * snapshot_metadata, ttl, timestamp, controller_id), no whitespace, no omitempty — so a
- * nil map or slice is `null` and an empty string is `""`; ttl/timestamp are int64.
- */
-export function goMarshalPayload(p: JobPayload, opts: GoJsonOptions): string {
-  const scopes = p.requiredScopes === null ? 'null' : `[${p.requiredScopes.map((s) => goQuote(s, opts)).join(',')}]`;
-  return (
-    `{"job_id":${goQuote(p.jobId, opts)}` +
-    `,"prompt":${goQuote(p.prompt, opts)}` +
-    `,"command":${goQuote(p.command, opts)}` +
-    `,"candidate_metadata":${marshalMetadata(p.candidateMetadata, opts)}` +
-    `,"plugin_metadata":${marshalMetadata(p.pluginMetadata, opts)}` +
-    `,"required_scopes":${scopes}` +
-    `,"snapshot_metadata":${goQuote(p.snapshotMetadata, opts)}` +
-    `,"ttl":${goFormatInt(p.ttl)}` +
-    `,"timestamp":${goFormatInt(p.timestamp)}` +
-    `,"controller_id":${goQuote(p.controllerId, opts)}}`
-  );
 }

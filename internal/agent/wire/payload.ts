@@ -9,7 +9,7 @@
  */
 import { RejectionError } from '../errors.js';
 import { NAMED_COMMAND_KEY } from './named-command-request.js';
-import { goMarshalPayload, LEGACY_GO, MODERN_GO, toWellFormed } from './go-json.js';
+import { goFormatInt, goMarshalMap, goQuote, LEGACY_GO, MODERN_GO, toWellFormed, type GoJsonOptions } from './go-json.js';
 import { JsonNumber, JsonSyntaxError, parseStrictJson, type JsonObject, type JsonValue } from './strict-json.js';
 
 /** Container depth allowed in a job body: envelope(1) + payload(2) leaves 62 for metadata. */
@@ -201,6 +201,33 @@ function narrowPayload(v: JsonValue | undefined, path: string): JobPayload {
     timestamp: requiredInteger(obj, 'timestamp', path),
     controllerId,
   };
+}
+
+function marshalMetadata(m: Record<string, unknown> | null, opts: GoJsonOptions): string {
+  // A nil Go map marshals as `null`, an empty one as `{}`.
+  return m === null ? 'null' : goMarshalMap(m, opts, 0);
+}
+
+/**
+ * Marshals the job payload as Go marshals the controller's struct: fields in declaration
+ * order (job_id, prompt, command, candidate_metadata, plugin_metadata, required_scopes,
+ * snapshot_metadata, ttl, timestamp, controller_id), no whitespace, no omitempty — so a
+ * nil map or slice is `null` and an empty string is `""`; ttl/timestamp are int64.
+ */
+export function goMarshalPayload(p: JobPayload, opts: GoJsonOptions): string {
+  const scopes = p.requiredScopes === null ? 'null' : `[${p.requiredScopes.map((s) => goQuote(s, opts)).join(',')}]`;
+  return (
+    `{"job_id":${goQuote(p.jobId, opts)}` +
+    `,"prompt":${goQuote(p.prompt, opts)}` +
+    `,"command":${goQuote(p.command, opts)}` +
+    `,"candidate_metadata":${marshalMetadata(p.candidateMetadata, opts)}` +
+    `,"plugin_metadata":${marshalMetadata(p.pluginMetadata, opts)}` +
+    `,"required_scopes":${scopes}` +
+    `,"snapshot_metadata":${goQuote(p.snapshotMetadata, opts)}` +
+    `,"ttl":${goFormatInt(p.ttl)}` +
+    `,"timestamp":${goFormatInt(p.timestamp)}` +
+    `,"controller_id":${goQuote(p.controllerId, opts)}}`
+  );
 }
 
 /** Both canonical byte forms of a payload (modern Go and Go < 1.22). */

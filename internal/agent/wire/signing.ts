@@ -5,8 +5,8 @@
  * of a signature was wrong.
  */
 import crypto from 'node:crypto';
-import { goMarshalPayload, MODERN_GO, type GoJsonOptions } from './go-json.js';
-import { SIGNATURE_ALGORITHM, type JobPayload, type SignedJob } from './payload.js';
+import { MODERN_GO, type GoJsonOptions } from './go-json.js';
+import { goMarshalPayload, SIGNATURE_ALGORITHM, type JobPayload, type SignedJob } from './payload.js';
 
 const SIGNATURE_RE = /^[0-9a-f]{64}$/;
 
