@@ -11,6 +11,7 @@ import { ControllerError, SettingsError } from './controller-error.js';
 import { FollowAborted } from './follow.js';
 import { jobListQuery, renderJobList, terminalWidth, type JobListFlags } from './job-list.js';
 import { commandLine, parseCpus, parseEnv, parseJobId, parseMemory, parseTimeout, type RunSpec } from './job-request.js';
+import { namedRunSpec, namedSpecs, renderCommandList } from './named-commands.js';
 import { formatDuration, formatTable, guardOutput } from './render.js';
 import { EXIT_COULD_NOT_RUN, EXIT_INTERRUPTED } from './run-job.js';
 import { EXIT_BROKEN_PIPE, runFanOut, runSingle, type ControllerIo, type SignalSource } from './run-cli.js';
@@ -72,7 +73,9 @@ function withJob(cmd: Command): Command {
     .option('--cpus <n>', 'CPU limit, e.g. 0.5', arg(parseCpus))
     .option('-e, --env <NAME=VALUE>', 'environment variable for the job (repeatable; NAME alone copies it from here)', collect, [])
     .option('--job-id <id>', 'job id to use instead of a fresh random one', arg(parseJobId))
-    .usage('[options] -- COMMAND [ARGS...]');
+    .option('--command <name>', "run the agent's named command NAME (no shell; see `quickcmd commands`) instead of a command after --")
+    .option('-p, --param <name=value>', 'a parameter of --command (repeatable; typed by the agent\'s definition)', collect, [])
+    .usage('[options] -- COMMAND [ARGS...]  |  [options] --command NAME [--param K=V]...');
 }
 
 interface JobFlags {
@@ -82,6 +85,8 @@ interface JobFlags {
   cpus?: number;
   env: string[];
   jobId?: string;
+  command?: string;
+  param: string[];
 }
 
 /** Register the controller commands on `program`; `setExit` receives each command's exit code. */
@@ -105,7 +110,9 @@ export function registerControllerCommands(program: Command, rawIo: ControllerIo
     return r.targets;
   };
   const spec = (words: readonly string[], f: JobFlags): RunSpec => {
-    if (words.length === 0) throw new SettingsError('missing the command to run (put it after --)');
+    if (f.command !== undefined) return namedRunSpec(f.command, words, f);
+    if (f.param.length > 0) throw new SettingsError('--param needs --command NAME');
+    if (words.length === 0) throw new SettingsError('missing the command to run (put it after --, or call a named command with --command)');
     return { command: commandLine(words), image: f.image, timeoutSeconds: f.timeout, memoryBytes: f.memory, cpus: f.cpus, env: parseEnv(f.env, env), jobId: f.jobId };
   };
   /** Runs a command body; usage errors exit 2 with the usage, agent errors print one line. */
@@ -162,7 +169,7 @@ export function registerControllerCommands(program: Command, rawIo: ControllerIo
         const o = cmd.opts<ConnectionFlags & JobFlags & { json?: boolean }>();
         const s = spec(args[0] as string[], o);
         return withClient(o, async (c) => {
-          const r = await c.submit(s);
+          const r = await c.submit((await namedSpecs([c], s))(c.name));
           io.stdout.write(o.json === true ? `${JSON.stringify({ agent: c.name, job_id: r.jobId, status: r.status })}\n` : `${r.jobId}\n`);
           return 0;
         });
@@ -268,6 +275,20 @@ export function registerControllerCommands(program: Command, rawIo: ControllerIo
         return withClient(o, async (c) => {
           const r = await c.cancel(args[0] as string);
           io.stdout.write(o.json === true ? `${JSON.stringify({ job_id: r.jobId, status: r.status, cancel_requested: true })}\n` : `cancel requested: job ${r.jobId} (status now: ${r.status})\n`);
+          return 0;
+        });
+      }),
+    );
+
+  withConnection(program.command('commands'))
+    .description('list the named commands this controller may run on the agent, and whether it may use the shell')
+    .option('--json', "print the agent's answer as JSON")
+    .action(
+      act(EXIT_RUNTIME, async (cmd) => {
+        const o = cmd.opts<ConnectionFlags & { json?: boolean }>();
+        return withClient(o, async (c) => {
+          const list = await c.commands();
+          io.stdout.write(o.json === true ? `${JSON.stringify(list)}\n` : renderCommandList(list));
           return 0;
         });
       }),

@@ -9,6 +9,7 @@ import { ControllerError } from './controller-error.js';
 import { followJob, type FollowOptions } from './follow.js';
 import { parseJobList, type JobListReply } from './job-list.js';
 import { buildPayload, newJobId, type RunSpec } from './job-request.js';
+import { parseCommandList, type CommandList } from './named-commands.js';
 import { replyError, Transport, type AgentTarget } from './transport.js';
 import { parseStatusReply, type FinalFrame, type JobState, type JobStatusReply } from './wire.js';
 
@@ -72,6 +73,15 @@ export class AgentClient {
       // The 202 is what matters.
     }
     return { jobId, status };
+  }
+
+  /** `GET /api/v1/commands`: the named commands this controller may run there, and whether it may use the shell. */
+  async commands(): Promise<CommandList> {
+    const reply = await this.transport.request('GET', '/api/v1/commands', { signed: true });
+    if (reply.status !== 200) throw replyError(this.name, reply, 'command list');
+    const parsed = parseCommandList(reply.text);
+    if (parsed === null) throw new ControllerError(this.name, 'BAD_RESPONSE', 'command list: unexpected answer', { status: reply.status });
+    return parsed;
   }
 
   /** `GET /api/v1/jobs` with a query built by jobListQuery (own jobs, or all with jobs:read-all). */

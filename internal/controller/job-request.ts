@@ -4,6 +4,7 @@
  * Also the parsers for the run flags (--memory 256m, --cpus 0.5, --timeout 90, --env K=V).
  */
 import crypto from 'node:crypto';
+import { NAMED_COMMAND_KEY } from '../agent/wire/named-command-request.js';
 import type { JobPayload } from '../agent/wire/payload.js';
 import { SettingsError } from './controller-error.js';
 
@@ -11,10 +12,23 @@ import { SettingsError } from './controller-error.js';
 export const JOB_TTL_SECONDS = 300;
 const JOB_ID_RE = /^[A-Za-z0-9._:-]+$/;
 
+/** A parameter value of a named command as it travels (JSON). */
+export type ParamValue = string | number | boolean;
+
+/** A named-command call (SPEC §11): sent as candidate_metadata.named_command with an empty command. */
+export interface NamedCall {
+  readonly name: string;
+  readonly params: Readonly<Record<string, ParamValue>>;
+  /** The params are `--param` text still to be typed by each agent's definition (named-commands.ts namedSpecs). */
+  readonly untyped?: true;
+}
+
 /** A job as the person asked for it. */
 export interface RunSpec {
-  /** Shell command line run by `/bin/sh -c` on the agent. */
+  /** Shell command line run by `/bin/sh -c` on the agent ("" for a named command). */
   readonly command: string;
+  /** A named command instead of the shell. */
+  readonly named?: NamedCall;
   /** Job id; a fresh random one when absent. */
   readonly jobId?: string;
   readonly image?: string;
@@ -38,11 +52,13 @@ export function buildPayload(spec: RunSpec, controllerId: string, nowSec: number
   if (spec.memoryBytes !== undefined) sandbox['memory_limit'] = spec.memoryBytes;
   if (spec.timeoutSeconds !== undefined) sandbox['timeout_seconds'] = spec.timeoutSeconds;
   if (spec.env !== undefined && Object.keys(spec.env).length > 0) sandbox['env'] = { ...spec.env };
+  const meta: Record<string, unknown> = Object.keys(sandbox).length > 0 ? { sandbox } : {};
+  if (spec.named !== undefined) meta[NAMED_COMMAND_KEY] = { name: spec.named.name, params: { ...spec.named.params } };
   return {
     jobId,
     prompt: '',
-    command: spec.command,
-    candidateMetadata: Object.keys(sandbox).length > 0 ? { sandbox } : {},
+    command: spec.named !== undefined ? '' : spec.command,
+    candidateMetadata: meta,
     pluginMetadata: {},
     requiredScopes: spec.requiredScopes === undefined ? [] : [...spec.requiredScopes],
     snapshotMetadata: '',

@@ -6,6 +6,7 @@
 import { AgentClient } from './client.js';
 import { fanOut } from './fanout.js';
 import type { RunSpec } from './job-request.js';
+import { namedSpecs } from './named-commands.js';
 import { formatDuration, formatTable, PrefixedOutput, useColor, type OutStream } from './render.js';
 import { EXIT_INTERRUPTED, exitCodeFor, runJob, skippedOutcome, succeeded, type JobOutcome } from './run-job.js';
 import type { AgentTarget } from './transport.js';
@@ -92,9 +93,16 @@ function explain(o: JobOutcome): string | null {
 }
 
 /** Run on one agent; resolves with the exit code (the job's own). */
-export async function runSingle(target: AgentTarget, spec: RunSpec, ctx: RunContext, json: boolean): Promise<number> {
+export async function runSingle(target: AgentTarget, asked: RunSpec, ctx: RunContext, json: boolean): Promise<number> {
   const { io } = ctx;
   const client = new AgentClient(target);
+  let spec: RunSpec;
+  try {
+    spec = (await namedSpecs([client], asked))(client.name);
+  } catch (e) {
+    client.close();
+    throw e;
+  }
   const ac = new AbortController();
   let jobId: string | null = null;
   const { dispose, exitCode } = interruptOn(ctx, ac, (why) => {
@@ -122,6 +130,14 @@ export async function runSingle(target: AgentTarget, spec: RunSpec, ctx: RunCont
 export async function runFanOut(targets: readonly AgentTarget[], spec: RunSpec, ctx: RunContext, flags: FanOutFlags): Promise<number> {
   const { io } = ctx;
   const clients = targets.map((t) => new AgentClient(t));
+  let specFor: (agent: string) => RunSpec;
+  try {
+    // Named commands: every agent's definition is read first, so a wrong --param fails before anything is sent.
+    specFor = await namedSpecs(clients, spec);
+  } catch (e) {
+    for (const c of clients) c.close();
+    throw e;
+  }
   const out = new PrefixedOutput(io, clients.map((c) => c.name), useColor(io.stdout, ctx.env), io.stderr.isTTY === true && !flags.json);
   const ac = new AbortController();
   let interrupted = false;
@@ -135,7 +151,7 @@ export async function runFanOut(targets: readonly AgentTarget[], spec: RunSpec, 
       clients,
       {
         run: async (client, signal) => {
-          const o = await runJob(client, spec, {
+          const o = await runJob(client, specFor(client.name), {
             signal,
             onFrame: (f) => {
               if (!flags.json) out.write(client.name, f.stream, f.data);

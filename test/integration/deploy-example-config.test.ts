@@ -56,7 +56,7 @@ describe('examples/agent-config.yaml', () => {
     const raw = parseYaml(exampleText) as Record<string, unknown>;
     const defaults = configFileSchema.parse({}) as Record<string, unknown>;
     // Chosen for an installation, with a comment saying so; not defaults.
-    const chosen = new Set(['tls_cert_file', 'tls_key_file', 'hmac_secret_file', 'allowed_controllers']);
+    const chosen = new Set(['tls_cert_file', 'tls_key_file', 'hmac_secret_file', 'allowed_controllers', 'commands']);
     // Unset by default, meaning "the same as default_*"; the example spells the value out.
     const ceilings: Record<string, string> = { max_cpu_limit: 'default_cpu_limit', max_memory_limit: 'default_memory_limit', max_timeout_seconds: 'default_timeout_seconds' };
     for (const [key, value] of Object.entries(raw)) {
