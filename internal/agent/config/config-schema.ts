@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { commandsConfigShape } from './commands-schema.js';
 import { MIN_MEMORY_BYTES } from './limits.js';
 import { runtimeConfigKeys } from './runtime-schema.js';
+import { schedulesConfigShape } from './schedules-schema.js';
 
 export { MIN_MEMORY_BYTES } from './limits.js';
 
@@ -107,6 +108,8 @@ export const configFileSchema = z.strictObject({
   ...commandsConfigShape,
   /** Isolation runtimes (SPEC §14): allowed_runtimes, default_runtime, image_runtimes. */
   ...runtimeConfigKeys,
+  /** Schedules (SPEC §13). */
+  ...schedulesConfigShape,
 });
 
 /** The file as parsed, defaults applied. */

@@ -10,6 +10,7 @@ import { checkCommandLimits } from './commands-schema.js';
 import { configFileSchema, type ConfigFile } from './config-schema.js';
 import { ConfigError } from '../errors.js';
 import { checkRuntimeKeys } from './runtime-schema.js';
+import { checkSchedules } from './schedules-schema.js';
 
 /** Where the daemon looks when neither --config nor QUICKCMD_CONFIG says otherwise. */
 export const DEFAULT_CONFIG_PATH = '/etc/quickcmd/agent-config.yaml';
@@ -198,6 +199,9 @@ function resolve(cfg: ConfigFile, path: string, env: ConfigEnv, deps: ConfigDeps
   if (!cfg.allowed_images.includes(cfg.default_image)) throw new ConfigError('default_image', `${cfg.default_image} is not in allowed_images`);
   checkRuntimeKeys(cfg);
 
+  checkSchedules(cfg.schedules, [...cfg.controllers.map((c, i) => [`controllers.${i}.id`, c.id] as const), ...cfg.allowed_controllers.map((id, i) => [`allowed_controllers.${i}`, id] as const)], Date.now());
+  checkScheduledCommands(cfg);
+
   const maxCpu = cfg.max_cpu_limit ?? cfg.default_cpu_limit;
   const maxMem = cfg.max_memory_limit ?? cfg.default_memory_limit;
   const maxTimeout = cfg.max_timeout_seconds ?? cfg.default_timeout_seconds;
@@ -215,5 +219,13 @@ function resolve(cfg: ConfigFile, path: string, env: ConfigEnv, deps: ConfigDeps
     shared_secret: shared,
     controller_keys: keys,
     source_path: path,
+  });
+}
+
+/** Each schedule must call a named command with valid parameters (SPEC §11, §13). */
+function checkScheduledCommands(cfg: ConfigFile): void {
+  cfg.schedules.forEach((s, i) => {
+    // Named commands are not configurable yet (issue 15): no schedule can name one.
+    throw new ConfigError(`schedules.${i}.command`, `${JSON.stringify(s.command)} is not a named command of this agent (define it under commands)`);
   });
 }
