@@ -14,7 +14,9 @@ import { dockerClient } from '../sandbox/docker-client.js';
 import { DockerSandbox } from '../sandbox/docker-sandbox.js';
 import { WarmPoolSandbox } from '../sandbox/warm-pool.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, systemTimers, type Clock, type Timers } from './clock.js';
+import { buildScheduler } from './jobs/schedule-sink.js';
+import type { Scheduler } from './jobs/scheduler.js';
 import type { AgentConfig } from './config/config.js';
 import { DockerHealth } from './docker-health.js';
 import { errorMiddleware } from './http/http-errors.js';
@@ -48,6 +50,8 @@ export interface AgentDeps {
   readonly maintenanceMs?: number;
   /** Keep-alive ping period of live-log followers (default 30 s). */
   readonly streamPingIntervalMs?: number;
+  /** One-shot timers of the scheduler (tests pass a fake clock's). */
+  readonly timers?: Timers;
 }
 
 /** A built agent. */
@@ -59,6 +63,8 @@ export interface Agent {
   readonly audit: AuditLog;
   readonly agentId: string;
   readonly db: Db;
+  /** The schedule loop (SPEC §13). */
+  readonly scheduler: Scheduler;
   /** The config in force. */
   config(): AgentConfig;
   /** Listen, recover jobs from a previous run, start maintenance. */
@@ -96,6 +102,7 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
   const hub = new OutputHub();
   const manager = new JobManager({ store, sandbox, audit, hub, metrics, clock, logger, docker, agentId, config });
   const intake = new Intake({ config, clock, manager, audit, metrics, docker, logger });
+  const scheduler = buildScheduler({ db, clock, timers: deps.timers ?? systemTimers, manager, hub, docker, config, audit, registry: metrics.registry, logger, agentId });
   const auth = new RequestAuth({ config, clock, audit, logger });
 
   const app = new Koa();
@@ -107,7 +114,7 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
     await next();
   });
   app.use(errorMiddleware(logger));
-  const router = buildRouter({ config, clock, intake, auth, manager, docker, audit, metrics, listJobs: (f) => listJobs(db, f) });
+  const router = buildRouter({ config, clock, intake, auth, manager, docker, audit, metrics, listJobs: (f) => listJobs(db, f), schedules: () => scheduler.view() });
   app.use(router.routes());
   const server = createServer(initial, app.callback());
   const streams: StreamServer = createStreamServer({ config, clock, auth, manager, store, hub, metrics, logger, pingIntervalMs: deps.streamPingIntervalMs });
@@ -140,6 +147,7 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
     audit,
     agentId,
     db,
+    scheduler,
     config,
     async start() {
       // Before listening: a runtime the engine lacks is a config error (exit 2), not a job failure later.
@@ -151,6 +159,7 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
       await maintain();
       pool?.fill();
       manager.enqueuePending();
+      scheduler.start(current.schedules);
       maintenance = setInterval(() => void maintain(), deps.maintenanceMs ?? 60_000);
       maintenance.unref();
       audit.append({ type: 'agent.started', details: { version: AGENT_VERSION, agent_id: agentId, address: `${addr.address}:${addr.port}`, tls: !current.insecure_http, mtls: current.tls_client_ca_file !== undefined } });
@@ -178,8 +187,10 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
       audit.append({ type: 'config.reloaded', details: { source_path: next.source_path, changed_keys: changed, controllers: [...next.controller_keys.keys()] } });
       logger.info({ changed_keys: changed }, 'configuration reloaded');
       manager.pump();
+      scheduler.replace(current.schedules);
     },
     async shutdown() {
+      scheduler.close();
       manager.stopAccepting();
       logger.info({ grace_seconds: current.shutdown_grace_seconds }, 'shutting down: draining running jobs');
       await manager.shutdown(current.shutdown_grace_seconds);
@@ -193,6 +204,7 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
     close() {
       if (closed === null) {
         closed = (async () => {
+          scheduler.close();
           if (maintenance !== null) clearInterval(maintenance);
           manager.abandon();
           docker.close();

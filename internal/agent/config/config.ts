@@ -11,6 +11,7 @@ import { configFileSchema, type ConfigFile } from './config-schema.js';
 import { ConfigError } from '../errors.js';
 import { checkRuntimeKeys } from './runtime-schema.js';
 import { checkSchedules } from './schedules-schema.js';
+import { scheduleCall, ScheduleCommandError } from '../door/schedule-command.js';
 
 /** Where the daemon looks when neither --config nor QUICKCMD_CONFIG says otherwise. */
 export const DEFAULT_CONFIG_PATH = '/etc/quickcmd/agent-config.yaml';
@@ -225,7 +226,11 @@ function resolve(cfg: ConfigFile, path: string, env: ConfigEnv, deps: ConfigDeps
 /** Each schedule must call a named command with valid parameters (SPEC §11, §13). */
 function checkScheduledCommands(cfg: ConfigFile): void {
   cfg.schedules.forEach((s, i) => {
-    // Named commands are not configurable yet (issue 15): no schedule can name one.
-    throw new ConfigError(`schedules.${i}.command`, `${JSON.stringify(s.command)} is not a named command of this agent (define it under commands)`);
+    try {
+      scheduleCall(cfg, s);
+    } catch (e) {
+      if (e instanceof ScheduleCommandError) throw new ConfigError(`schedules.${i}.${e.key}`, e.message);
+      throw e;
+    }
   });
 }

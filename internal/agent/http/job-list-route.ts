@@ -1,14 +1,16 @@
 /**
  * `GET /api/v1/jobs` (SPEC §13): the caller's jobs, or every job with scope
- * `jobs:read-all`, newest first. Signed like every read; a bad query parameter is
- * 400 INVALID_PAYLOAD naming it, audited as request.rejected.
+ * `jobs:read-all`, newest first; `GET /api/v1/schedules` (scope jobs:read-all). Signed
+ * like every read; a bad query parameter is 400 INVALID_PAYLOAD naming it, a missing
+ * scope 403 INSUFFICIENT_SCOPES, both audited as request.rejected.
  */
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { AgentConfig } from '../config/config.js';
 import type { RequestOrigin } from '../door/intake.js';
-import { readsAll } from '../door/read-access.js';
+import { readsAll, holdsScope, READ_ALL_SCOPE } from '../door/read-access.js';
+import type { ScheduleView } from '../jobs/scheduler.js';
 import type { Principal, RequestAuth } from '../door/request-auth.js';
 import { AgentError } from '../errors.js';
 import { DEFAULT_JOB_LIST_LIMIT, MAX_JOB_LIST_LIMIT, type JobListFilter, type JobListPage } from '../jobs/job-list.js';
@@ -22,6 +24,7 @@ export interface JobListRouteDeps {
   readonly audit: AuditLog;
   readonly logger?: Logger;
   readonly listJobs: (f: JobListFilter) => JobListPage;
+  readonly schedules: () => readonly ScheduleView[];
   readonly originOf: (ctx: Context) => RequestOrigin;
 }
 
@@ -125,5 +128,18 @@ export function registerJobListRoutes(router: Router, d: JobListRouteDeps): void
       refuseRead(d, ctx, principal, origin, e);
     }
     ctx.body = d.listJobs(filter);
+  });
+
+  router.get('/api/v1/schedules', (ctx) => {
+    const { principal, origin } = authenticateRead(d, ctx);
+    try {
+      if (ctx.querystring !== '') throw badParam(new URLSearchParams(ctx.querystring).keys().next().value?.slice(0, 64) ?? '', 'unknown (this route takes none)');
+      if (!principal.open && !holdsScope(principal, d.config(), READ_ALL_SCOPE)) {
+        throw new AgentError('INSUFFICIENT_SCOPES', `listing schedules needs scope ${READ_ALL_SCOPE}`);
+      }
+    } catch (e) {
+      refuseRead(d, ctx, principal, origin, e);
+    }
+    ctx.body = { schedules: d.schedules() };
   });
 }

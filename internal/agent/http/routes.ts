@@ -22,6 +22,7 @@ import { registerCommandRoutes } from './commands-route.js';
 import { mayRead } from '../door/read-access.js';
 import { registerJobListRoutes } from './job-list-route.js';
 import type { JobListFilter, JobListPage } from '../jobs/job-list.js';
+import type { ScheduleView } from '../jobs/scheduler.js';
 
 /** What the routes need. */
 export interface RouteDeps {
@@ -35,6 +36,8 @@ export interface RouteDeps {
   readonly metrics: AgentMetrics;
   /** The job list (GET /api/v1/jobs). */
   readonly listJobs: (f: JobListFilter) => JobListPage;
+  /** The schedules (GET /api/v1/schedules). */
+  readonly schedules: () => readonly ScheduleView[];
 }
 
 /** The origin of a Koa request. */

@@ -59,7 +59,7 @@ interface ListRow {
 
 /** How a job's command reads in one line: the shell command, or a named command with its parameters. */
 export function describeCommand(spec: JobSpec): string {
-  const named = (spec as JobSpec & { namedCommand?: { name: string; params: Record<string, unknown> } }).namedCommand;
+  const named = spec.named;
   const text = named !== undefined
     ? [named.name, ...Object.entries(named.params).map(([k, v]) => `${k}=${String(v)}`)].join(' ')
     : spec.command;

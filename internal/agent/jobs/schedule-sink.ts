@@ -5,7 +5,14 @@
  * policy and limits (through `specFor`), shutdown, queue capacity, the engine. A refusal
  * is returned, never thrown: the scheduler audits it as schedule.skipped.
  */
-import { rfc3339 } from '../clock.js';
+import type { Registry } from 'prom-client';
+import type { AuditLog } from '../../audit/audit-log.js';
+import type { Db } from '../../audit/database.js';
+import { rfc3339, type Clock, type Timers } from '../clock.js';
+import { scheduleSpec } from '../door/schedule-command.js';
+import type { Logger } from '../logger.js';
+import { ScheduleMetrics } from './schedule-metrics.js';
+import { ScheduleStore } from './schedule-store.js';
 import type { AgentConfig } from '../config/config.js';
 import type { ScheduleConfig } from '../config/schedules-schema.js';
 import type { DockerHealth } from '../docker-health.js';
@@ -14,7 +21,7 @@ import type { OutputHub } from '../stream/output-hub.js';
 import type { JobManager } from './job-manager.js';
 import { isTerminal, type JobSpec } from './job.js';
 import { scheduleControllerId, type CompiledSchedule } from './schedule-plan.js';
-import type { ScheduleSink, SubmitResult } from './scheduler.js';
+import { Scheduler, type ScheduleSink, type SubmitResult } from './scheduler.js';
 
 /** A schedule's job spec and the audit details of its command under the current config; throws RejectionError. */
 export type ScheduleSpecFor = (s: ScheduleConfig, cfg: AgentConfig) => { readonly spec: JobSpec; readonly details: Readonly<Record<string, unknown>> };
@@ -68,4 +75,25 @@ export function managerSink(d: ScheduleSinkDeps): ScheduleSink {
       return off;
     },
   };
+}
+
+/** Everything the agent wires the scheduler from. */
+export interface SchedulerWiring {
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly timers: Timers;
+  readonly manager: JobManager;
+  readonly hub: OutputHub;
+  readonly docker: DockerHealth;
+  readonly config: () => AgentConfig;
+  readonly audit: AuditLog;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly agentId: string;
+}
+
+/** The agent's scheduler: fires through the job manager, named commands resolved by §11's rules. */
+export function buildScheduler(w: SchedulerWiring): Scheduler {
+  const sink = managerSink({ manager: w.manager, hub: w.hub, docker: w.docker, config: w.config, specFor: scheduleSpec });
+  return new Scheduler({ clock: w.clock, timers: w.timers, store: new ScheduleStore(w.db), sink, audit: w.audit, metrics: new ScheduleMetrics(w.registry), logger: w.logger, agentId: w.agentId });
 }
