@@ -36,8 +36,9 @@ export class ScheduleStore {
     this.s = {
       load: db.prepare('SELECT last_instant, skipped, missed FROM schedule_state WHERE name = ?'),
       save: db.prepare(
-        `INSERT INTO schedule_state (name, last_instant, skipped, missed, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT(name) DO UPDATE SET last_instant = MAX(last_instant, ?2), skipped = skipped + ?3, missed = missed + ?4, updated_at = ?5`,
+        `INSERT INTO schedule_state (name, last_instant, skipped, missed, updated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(name) DO UPDATE SET last_instant = MAX(last_instant, excluded.last_instant), skipped = skipped + excluded.skipped,
+           missed = missed + excluded.missed, updated_at = excluded.updated_at`,
       ),
       lastAccepted: db.prepare('SELECT MAX(job_id) AS id FROM accepted_job_ids WHERE controller_id = ?'),
       job: db.prepare('SELECT status, result FROM jobs WHERE job_id = ?'),

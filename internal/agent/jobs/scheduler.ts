@@ -202,7 +202,7 @@ export class Scheduler {
       this.d.metrics.count(def.name, 'missed', missed);
       this.d.logger.warn({ schedule: def.name, count: missed, first: rfc3339(plan.missed.first), last: rfc3339(plan.missed.last) }, 'schedule fires missed');
     }
-    this.d.store.save(def.name, e.cursor, 0, missed, now);
+    this.persist(e, 0, missed);
     if (plan.run !== null) this.fire(e, plan.run, plan.late);
   }
 
@@ -256,7 +256,16 @@ export class Scheduler {
       });
     } finally {
       this.d.metrics.count(def.name, 'skipped');
-      this.d.store.save(def.name, e.cursor, 1, 0, this.d.clock.nowMs());
+      this.persist(e, 1, 0);
+    }
+  }
+
+  /** Store the cursor and counts; a failed write is logged (the accepted job ids still bound a restart). */
+  private persist(e: Entry, skipped: number, missed: number): void {
+    try {
+      this.d.store.save(e.s.def.name, e.cursor, skipped, missed, this.d.clock.nowMs());
+    } catch (err) {
+      this.d.logger.error({ err, schedule: e.s.def.name }, 'could not store the schedule cursor');
     }
   }
 
