@@ -4,13 +4,14 @@
  * Also the parsers for the run flags (--memory 256m, --cpus 0.5, --timeout 90, --env K=V).
  */
 import crypto from 'node:crypto';
+import { isEnvName } from '../agent/wire/env-name.js';
+import { isJobId } from '../agent/wire/job-id.js';
 import { NAMED_COMMAND_KEY } from '../agent/wire/named-command-request.js';
 import type { JobPayload } from '../agent/wire/payload.js';
 import { SettingsError } from './controller-error.js';
 
 /** Seconds a submitted job stays valid (the payload's ttl - timestamp). */
 export const JOB_TTL_SECONDS = 300;
-const JOB_ID_RE = /^[A-Za-z0-9._:-]+$/;
 
 /** A parameter value of a named command as it travels (JSON). */
 export type ParamValue = string | number | boolean;
@@ -70,7 +71,7 @@ export function buildPayload(spec: RunSpec, controllerId: string, nowSec: number
 
 /** Check a job id given with --job-id. */
 export function parseJobId(v: string): string {
-  if (!JOB_ID_RE.test(v) || v === '.' || v === '..' || v.length > 256) {
+  if (!isJobId(v)) {
     throw new SettingsError(`--job-id ${JSON.stringify(v)}: use only letters, digits, ".", "_", ":" and "-"`);
   }
   return v;
@@ -109,7 +110,7 @@ export function parseEnv(items: readonly string[], localEnv: Readonly<Record<str
   for (const item of items) {
     const eq = item.indexOf('=');
     const key = eq < 0 ? item : item.slice(0, eq);
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new SettingsError(`--env ${JSON.stringify(item)}: expected NAME=VALUE`);
+    if (!isEnvName(key)) throw new SettingsError(`--env ${JSON.stringify(item)}: expected NAME=VALUE`);
     const value = eq < 0 ? localEnv[key] : item.slice(eq + 1);
     if (value === undefined) throw new SettingsError(`--env ${key}: ${key} is not set here; use ${key}=VALUE`);
     env[key] = value;

@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import { SIGNED_REQUEST_HEADERS } from '../agent/wire/signature-format.js';
 import { signRequest } from '../agent/wire/signing.js';
 import { ControllerError, networkError } from './controller-error.js';
 
@@ -72,9 +73,9 @@ export class Transport {
   signedHeaders(method: string, pathWithQuery: string, body: Buffer): Record<string, string> {
     const ts = Math.floor((this.opts.now ?? Date.now)() / 1000);
     return {
-      'X-QuickCMD-Controller': this.target.controllerId,
-      'X-QuickCMD-Timestamp': String(ts),
-      'X-QuickCMD-Signature': signRequest(this.target.secret, method, pathWithQuery, ts, body),
+      [SIGNED_REQUEST_HEADERS.controller]: this.target.controllerId,
+      [SIGNED_REQUEST_HEADERS.timestamp]: String(ts),
+      [SIGNED_REQUEST_HEADERS.signature]: signRequest(this.target.secret, method, pathWithQuery, ts, body),
     };
   }
 

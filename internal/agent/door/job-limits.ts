@@ -16,11 +16,11 @@ import { RejectionError } from '../errors.js';
 import type { JobRecord, JobSpec } from '../jobs/job.js';
 import { runtimeOfJob } from '../jobs/job-ledger.js';
 import type { ResolvedCall } from './named-command.js';
+import { isEnvName } from '../wire/env-name.js';
 import type { JobPayload } from '../wire/payload.js';
 import { chooseRuntime, DEFAULT_RUNTIME, isolationRank, parseRuntime, RuntimeRefusal, type RuntimeName } from '../../sandbox/runtimes.js';
 
 const SANDBOX_KEYS = new Set(['image', 'cpu_limit', 'memory_limit', 'timeout_seconds', 'env', 'runtime']);
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 export { MIN_MEMORY_BYTES };
 /** Most environment variables a job may set. */
 export const MAX_ENV_VARS = 64;
@@ -83,7 +83,7 @@ function parseEnv(v: unknown): Record<string, string> {
   if (keys.length > MAX_ENV_VARS) throw bad('env', `has ${keys.length} variables; at most ${MAX_ENV_VARS} are allowed`);
   const env: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const k of keys) {
-    if (!ENV_NAME.test(k)) throw bad(`env.${k}`, 'is not a valid variable name');
+    if (!isEnvName(k)) throw bad(`env.${k}`, 'is not a valid variable name');
     const val = v[k];
     if (typeof val !== 'string') throw bad(`env.${k}`, 'must be a string');
     if (val.includes('\0')) throw bad(`env.${k}`, 'must not contain NUL');

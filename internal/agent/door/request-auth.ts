@@ -10,14 +10,15 @@ import type { AgentConfig } from '../config/config.js';
 import { RejectionError } from '../errors.js';
 import { accessFor } from './keyring.js';
 import type { Logger } from '../logger.js';
+import { SIGNATURE_HEX_RE, SIGNED_REQUEST_HEADERS } from '../wire/signature-format.js';
 import { verifyRequestSignature } from '../wire/signing.js';
 
-/** Header names of a signed request. */
-export const HEADER_CONTROLLER = 'x-quickcmd-controller';
+/** Header names of a signed request, as Node presents them (lower case); see wire/signature-format.ts. */
+export const HEADER_CONTROLLER = SIGNED_REQUEST_HEADERS.controller.toLowerCase();
 /** Unix seconds of the request. */
-export const HEADER_TIMESTAMP = 'x-quickcmd-timestamp';
+export const HEADER_TIMESTAMP = SIGNED_REQUEST_HEADERS.timestamp.toLowerCase();
 /** Lowercase hex HMAC-SHA256. */
-export const HEADER_SIGNATURE = 'x-quickcmd-signature';
+export const HEADER_SIGNATURE = SIGNED_REQUEST_HEADERS.signature.toLowerCase();
 
 /** Who is asking: `open` when read auth is off, else the proven controller ids. */
 export type Principal = { readonly open: true } | { readonly open: false; readonly ids: ReadonlySet<string> };
@@ -79,7 +80,7 @@ export class RequestAuth {
     const ts = header(req.headers, HEADER_TIMESTAMP);
     const sig = header(req.headers, HEADER_SIGNATURE);
     if (ts === undefined || !/^\d{1,15}$/.test(ts)) throw fail('missing or malformed X-QuickCMD-Timestamp');
-    if (sig === undefined || !/^[0-9a-f]{64}$/.test(sig)) throw fail('missing or malformed X-QuickCMD-Signature');
+    if (sig === undefined || !SIGNATURE_HEX_RE.test(sig)) throw fail('missing or malformed X-QuickCMD-Signature');
     const skew = Math.abs(nowSeconds(this.d.clock) - Number(ts));
     if (skew > cfg.max_clock_skew_seconds) throw fail(`timestamp is ${skew}s away from the agent's clock`);
     const access = accessFor(cfg, controller);

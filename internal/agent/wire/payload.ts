@@ -10,14 +10,14 @@
 import { RejectionError } from '../errors.js';
 import { NAMED_COMMAND_KEY } from './named-command-request.js';
 import { goFormatInt, goMarshalMap, goQuote, LEGACY_GO, MODERN_GO, toWellFormed, type GoJsonOptions } from './go-json.js';
+import { isJobId, MAX_ID_LENGTH } from './job-id.js';
+import { SIGNATURE_ALGORITHM, SIGNATURE_HEX_RE } from './signature-format.js';
 import { JsonNumber, JsonSyntaxError, parseStrictJson, type JsonObject, type JsonValue } from './strict-json.js';
 
 /** Container depth allowed in a job body: envelope(1) + payload(2) leaves 62 for metadata. */
 export const MAX_JOB_JSON_DEPTH = 64;
-/** Longest job_id / controller_id, in characters. */
-export const MAX_ID_LENGTH = 256;
-/** The only signature algorithm the wire format defines. */
-export const SIGNATURE_ALGORITHM = 'HMAC-SHA256';
+export { MAX_ID_LENGTH } from './job-id.js';
+export { SIGNATURE_ALGORITHM } from './signature-format.js';
 
 /** A job payload as the controller signed it; strings are well-formed (lone surrogates → U+FFFD). */
 export interface JobPayload {
@@ -68,9 +68,7 @@ const PAYLOAD_KEYS = new Set([
 const ENVELOPE_KEYS = new Set(['payload', 'signature']);
 const SIGNATURE_KEYS = new Set(['signature', 'algorithm']);
 
-const JOB_ID_RE = /^[A-Za-z0-9._:-]+$/;
 const INTEGER_RE = /^-?(?:0|[1-9][0-9]*)$/;
-const SIGNATURE_RE = /^[0-9a-f]{64}$/;
 // C0, DEL and C1 controls: never legitimate in an id that is logged and sent in headers.
 const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/;
 
@@ -176,7 +174,7 @@ function narrowPayload(v: JsonValue | undefined, path: string): JobPayload {
   const jobId = requiredString(obj, 'job_id', path);
   checkId(jobId, `${path}.job_id`);
   // "." and ".." would be rewritten by URL normalisation in /api/v1/jobs/:id.
-  if (!JOB_ID_RE.test(jobId) || jobId === '.' || jobId === '..') {
+  if (!isJobId(jobId)) {
     throw invalid(`${path}.job_id`, 'may contain only letters, digits, ".", "_", ":" and "-"');
   }
   const command = requiredString(obj, 'command', path);
@@ -255,7 +253,7 @@ export function parseSignedJob(text: string): SignedJob {
   if (algorithm !== SIGNATURE_ALGORITHM) throw invalid('signature.algorithm', `must be "${SIGNATURE_ALGORITHM}"`);
   const signatureHex = sig.get('signature');
   if (signatureHex === undefined) throw invalid('signature.signature', 'is required');
-  if (typeof signatureHex !== 'string' || !SIGNATURE_RE.test(signatureHex)) {
+  if (typeof signatureHex !== 'string' || !SIGNATURE_HEX_RE.test(signatureHex)) {
     throw invalid('signature.signature', 'must be 64 lowercase hex characters');
   }
   return { payload, signatureHex, algorithm: SIGNATURE_ALGORITHM, canonical: canonicalVariants(payload) };

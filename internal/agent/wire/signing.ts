@@ -6,9 +6,8 @@
  */
 import crypto from 'node:crypto';
 import { MODERN_GO, type GoJsonOptions } from './go-json.js';
-import { goMarshalPayload, SIGNATURE_ALGORITHM, type JobPayload, type SignedJob } from './payload.js';
-
-const SIGNATURE_RE = /^[0-9a-f]{64}$/;
+import { goMarshalPayload, type JobPayload, type SignedJob } from './payload.js';
+import { SIGNATURE_ALGORITHM, SIGNATURE_HEX_RE } from './signature-format.js';
 
 /** The bytes a Go controller signs for `p` (see go-json.ts for every rule). */
 export function canonicalPayload(p: JobPayload, opts: GoJsonOptions = MODERN_GO): Buffer {
@@ -30,7 +29,7 @@ function hmacRaw(secret: Buffer, data: Buffer | string): Buffer {
  * rotation slot) matched; each comparison is timingSafeEqual over 32 bytes.
  */
 function anyMatch(claimedHex: string, secrets: readonly Buffer[], messages: readonly Buffer[]): boolean {
-  if (!SIGNATURE_RE.test(claimedHex)) return false;
+  if (!SIGNATURE_HEX_RE.test(claimedHex)) return false;
   const claimed = Buffer.from(claimedHex, 'hex');
   let ok = false;
   for (const secret of secrets) {
