@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -8,6 +9,8 @@ import { LABEL_AGENT, LABEL_JOB } from '../../internal/sandbox/container-options
 import { DockerSandbox, SandboxError } from '../../internal/sandbox/docker-sandbox.js';
 import type { ExitResult, OutputSink, SandboxHandle, SandboxSpec, StreamName } from '../../internal/sandbox/sandbox.js';
 import { removeLabelled, requireDocker, TEST_IMAGE } from '../helpers/docker.js';
+import { hostLimits, requireRuntime, RUNTIMES_UNDER_TEST } from '../helpers/runtimes.js';
+import os from 'node:os';
 
 const MiB = 1024 * 1024;
 const agentId = `test-sandbox-${randomUUID()}`;
@@ -52,12 +55,18 @@ function spec(command: string, over: Partial<SandboxSpec> = {}): SandboxSpec {
   };
 }
 
-describe('DockerSandbox against the real engine', () => {
+// The conformance suite runs once per runtime (SPEC §14). Where gVisor behaves differently
+// the test says so and checks what it does; the runc assertions are the original ones.
+for (const runtime of RUNTIMES_UNDER_TEST) {
+const gvisor = runtime === 'runsc';
+const rspec = (command: string, over: Partial<SandboxSpec> = {}): SandboxSpec => spec(command, { runtime, ...over });
+describe(gvisor ? 'DockerSandbox against the real engine under runsc (gVisor)' : 'DockerSandbox against the real engine', () => {
   let docker: Dockerode;
   let sandbox: DockerSandbox;
 
   before(async () => {
     docker = await requireDocker();
+    await requireRuntime(docker, runtime);
     sandbox = new DockerSandbox({ docker });
   });
 
@@ -69,7 +78,7 @@ describe('DockerSandbox against the real engine', () => {
   async function run(command: string, over: Partial<SandboxSpec> = {}): Promise<{ result: ExitResult; out: Collect; ms: number }> {
     const out = new Collect();
     const t0 = Date.now();
-    const h = await sandbox.start(spec(command, over), out);
+    const h = await sandbox.start(rspec(command, over), out);
     const result = await h.wait();
     const ms = Date.now() - t0;
     await h.destroy();
@@ -95,7 +104,52 @@ describe('DockerSandbox against the real engine', () => {
     assert.equal(lines[1], '65534');
     assert.equal(lines[2], '/workspace');
     assert.match(lines[3] ?? '', /^CapEff:\s+0{16}$/);
-    assert.match(lines[4] ?? '', /^NoNewPrivs:\s+1$/);
+    if (!gvisor) {
+      assert.match(lines[4] ?? '', /^NoNewPrivs:\s+1$/);
+      return;
+    }
+    // gVisor's /proc/<pid>/status has no NoNewPrivs line; runsc sets no_new_privs on the
+    // Sentry itself on the host, which is checked there instead.
+    assert.equal(lines[4], undefined);
+    const h = await sandbox.start(rspec('sleep 30'), new Collect());
+    try {
+      const pid = (await docker.getContainer(h.containerId).inspect()).State.Pid;
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      assert.match(status, /^NoNewPrivs:\s+1$/m, 'the Sentry runs with no_new_privs');
+      assert.match(status, /^Seccomp:\s+2$/m, 'the Sentry runs under its own seccomp filter');
+    } finally {
+      await h.destroy();
+    }
+  });
+
+  it(`runs under ${runtime}: the engine recorded it, and the kernel the job sees says so`, async () => {
+    const out = new Collect();
+    const h = await sandbox.start(rspec('uname -r'), out);
+    assert.equal((await docker.getContainer(h.containerId).inspect()).HostConfig.Runtime, runtime);
+    assert.equal((await h.wait()).exitCode, 0);
+    await h.destroy();
+    // gVisor reports its own kernel version (4.4.0), whatever the host runs.
+    assert.equal(out.text('stdout').trim(), gvisor ? '4.4.0' : os.release());
+  });
+
+  it('applies the cpu, memory and pids limits in the host cgroup, and throttles a busy loop', async () => {
+    const h = await sandbox.start(rspec('echo go; timeout 3 sh -c "while :; do :; done"', { cpuLimit: 0.5, memoryLimit: 64 * MiB, pidsLimit: 32 }), new Collect());
+    try {
+      const first = hostLimits(h.containerId);
+      assert.equal(first.cpus, 0.5);
+      assert.equal(first.memoryBytes, 64 * MiB);
+      // Under runsc the host cgroup also holds the Sentry's threads: the bound is scaled (runtimes.ts).
+      assert.equal(first.pidsMax, gvisor ? 128 + 8 * 32 : 32);
+      const deadline = Date.now() + 2500;
+      let throttled = 0;
+      while (throttled === 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        throttled = hostLimits(h.containerId).throttled;
+      }
+      assert.ok(throttled > 0, 'a busy loop at cpu_limit 0.5 is throttled by the host');
+    } finally {
+      await h.destroy();
+    }
   });
 
   it('loses no byte of a short-lived container (attach is made before start)', async () => {
@@ -124,7 +178,14 @@ describe('DockerSandbox against the real engine', () => {
   it('has a read-only root; /tmp and /workspace are writable', async () => {
     const ro = await run('touch /x');
     assert.notEqual(ro.result.exitCode, 0);
-    assert.match(ro.out.text('stderr'), /Read-only file system/);
+    if (gvisor) {
+      // gVisor checks the permission before the read-only flag: the sandbox user is refused
+      // first; uid 0 (no capabilities) meets the read-only mount itself.
+      assert.match(ro.out.text('stderr'), /Permission denied/);
+      const asRoot = await run('touch /x; grep " / " /proc/mounts', { sandboxUser: '0:0' });
+      assert.match(asRoot.out.text('stderr'), /Read-only file system/);
+      assert.match(asRoot.out.text('stdout'), /^\S+ \/ \S+ ro[, ]/);
+    } else assert.match(ro.out.text('stderr'), /Read-only file system/);
     const rw = await run('echo a > /tmp/a && echo b > /workspace/b && cat /tmp/a /workspace/b');
     assert.equal(rw.result.exitCode, 0, rw.out.text('stderr'));
     assert.equal(rw.out.text('stdout'), 'a\nb\n');
@@ -138,6 +199,16 @@ describe('DockerSandbox against the real engine', () => {
   });
 
   it('an allocation past the memory limit is OOM-killed', async () => {
+    if (gvisor) {
+      // Under runsc the limit covers the Sentry (~15 MB) too: 8 MiB cannot even boot it, which
+      // is a start failure, never a hang. At 64 MiB the host OOM-kills the whole sandbox.
+      await assert.rejects(sandbox.start(rspec('true', { memoryLimit: 8 * MiB }), new Collect()), (e: unknown) => e instanceof SandboxError && e.code === 'SANDBOX_ERROR');
+      const { result } = await run('head -c 300m /dev/zero | tail', { memoryLimit: 64 * MiB });
+      assert.equal(result.oomKilled, true);
+      assert.equal(result.exitCode, 137);
+      assert.equal(result.signal, 9);
+      return;
+    }
     const { result } = await run('head -c 100m /dev/zero | tail', { memoryLimit: 8 * MiB });
     assert.equal(result.oomKilled, true);
     assert.equal(result.exitCode, 137);
@@ -145,6 +216,19 @@ describe('DockerSandbox against the real engine', () => {
   });
 
   it('a fork bomb is contained by the pids limit and the container ends', async () => {
+    if (gvisor) {
+      // runsc 20221219 (gVisor issue 2490): when the host pids bound is reached the Sentry
+      // cannot make a thread and exits with code 2, ending the whole sandbox at once. The
+      // bomb is contained (the host keeps forking), the job's later output is lost.
+      const { result, out, ms } = await run('timeout 5 sh -c "f(){ f|f& }; f; sleep 10"; echo "rc=$?"', { pidsLimit: 16 });
+      assert.equal(result.error, null);
+      assert.equal(result.exitCode, 2, JSON.stringify({ result, stdout: out.text('stdout') }));
+      assert.equal(out.text('stdout'), '', 'nothing after the Sentry died');
+      assert.ok(ms < 20_000, `took ${ms} ms`);
+      const { stdout } = await promisify(execFile)('/bin/sh', ['-c', 'echo alive']);
+      assert.equal(stdout, 'alive\n');
+      return;
+    }
     const { result, out, ms } = await run('timeout 5 sh -c "f(){ f|f& }; f; wait"; echo "rc=$?"', { pidsLimit: 16 });
     assert.equal(result.error, null);
     assert.match(out.text('stderr'), /can't fork/);
@@ -156,7 +240,7 @@ describe('DockerSandbox against the real engine', () => {
 
   it('delivers output live, before the exit', async () => {
     const out = new Collect();
-    const h = await sandbox.start(spec('echo a; sleep 2; echo b'), out);
+    const h = await sandbox.start(rspec('echo a; sleep 2; echo b'), out);
     let exited = false;
     const waiting = h.wait().then((r) => {
       exited = true;
@@ -173,7 +257,7 @@ describe('DockerSandbox against the real engine', () => {
   });
 
   it('stop() ends a sleeping container within the grace, and is idempotent', async () => {
-    const h = await sandbox.start(spec('sleep 100'), new Collect());
+    const h = await sandbox.start(rspec('sleep 100'), new Collect());
     const t0 = Date.now();
     await Promise.all([h.stop(1), h.stop(1)]);
     const result = await h.wait();
@@ -187,9 +271,10 @@ describe('DockerSandbox against the real engine', () => {
     await sandbox.remove(h.containerId);
   });
 
-  it('a missing image fails fast with IMAGE_MISSING', async () => {
+  // Independent of the runtime: run once.
+  if (!gvisor) it('a missing image fails fast with IMAGE_MISSING', async () => {
     const t0 = Date.now();
-    await assert.rejects(sandbox.start(spec('true', { image: 'quickcmd-no-such-image:never' }), new Collect()), (e: unknown) => {
+    await assert.rejects(sandbox.start(rspec('true', { image: 'quickcmd-no-such-image:never' }), new Collect()), (e: unknown) => {
       assert.ok(e instanceof SandboxError);
       assert.equal(e.code, 'IMAGE_MISSING');
       assert.match(e.message, /image quickcmd-no-such-image:never is not present on this host \(pull_images is false\)/);
@@ -200,10 +285,11 @@ describe('DockerSandbox against the real engine', () => {
     assert.equal(await sandbox.hasImage(TEST_IMAGE), true);
   });
 
-  it('an unreachable engine is DOCKER_UNAVAILABLE', async () => {
+  // Independent of the runtime: run once.
+  if (!gvisor) it('an unreachable engine is DOCKER_UNAVAILABLE', async () => {
     const dead = new DockerSandbox({ docker: new Dockerode({ socketPath: '/nonexistent/docker.sock' }) });
     assert.equal(await dead.ping(), false);
-    await assert.rejects(dead.start(spec('true'), new Collect()), (e: unknown) => e instanceof SandboxError && e.code === 'DOCKER_UNAVAILABLE');
+    await assert.rejects(dead.start(rspec('true'), new Collect()), (e: unknown) => e instanceof SandboxError && e.code === 'DOCKER_UNAVAILABLE');
     await assert.rejects(dead.listManaged(agentId), (e: unknown) => e instanceof SandboxError && e.code === 'DOCKER_UNAVAILABLE');
     await dead.close();
     await dead.close();
@@ -212,7 +298,7 @@ describe('DockerSandbox against the real engine', () => {
   it('reattach to a running container replays earlier output and follows it to the end', async () => {
     const first = new DockerSandbox({ docker });
     const before = new Collect();
-    const h = await first.start(spec('echo one; echo e1 >&2; sleep 1; echo two; sleep 1; printf tail'), before);
+    const h = await first.start(rspec('echo one; echo e1 >&2; sleep 1; echo two; sleep 1; printf tail'), before);
     await before.until((c) => c.text('stdout') === 'one\n' && c.text('stderr') === 'e1\n');
     await first.close(); // the agent "dies"; the container keeps running
     assert.equal((await h.wait()).error, 'sandbox closed before the container exited');
@@ -236,7 +322,7 @@ describe('DockerSandbox against the real engine', () => {
   });
 
   it('reattach to an exited container returns its output and exit code', async () => {
-    const h = await sandbox.start(spec('echo out; echo err >&2; printf "\\377\\n"; exit 7'), new Collect());
+    const h = await sandbox.start(rspec('echo out; echo err >&2; printf "\\377\\n"; exit 7'), new Collect());
     assert.equal((await h.wait()).exitCode, 7);
     const out = new Collect();
     const again = await sandbox.reattach(h.containerId, out, { stdout: 0, stderr: 0 });
@@ -254,11 +340,12 @@ describe('DockerSandbox against the real engine', () => {
     });
   });
 
-  it('listManaged sees only this agent\'s containers', async () => {
+  // Independent of the runtime: run once.
+  if (!gvisor) it('listManaged sees only this agent\'s containers', async () => {
     const otherAgent = `test-other-${randomUUID()}`;
     const other = await docker.createContainer({ Image: TEST_IMAGE, Cmd: ['true'], Labels: { [LABEL_AGENT]: otherAgent, [LABEL_JOB]: 'x' } });
     try {
-      const mine = await sandbox.start(spec('sleep 30', { jobId: 'job-listed' }), new Collect());
+      const mine = await sandbox.start(rspec('sleep 30', { jobId: 'job-listed' }), new Collect());
       const listed = await sandbox.listManaged(agentId);
       assert.ok(listed.some((c) => c.containerId === mine.containerId && c.jobId === 'job-listed' && c.running));
       assert.ok(!listed.some((c) => c.containerId === other.id));
@@ -274,3 +361,4 @@ describe('DockerSandbox against the real engine', () => {
     }
   });
 });
+}
