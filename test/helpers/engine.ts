@@ -43,6 +43,8 @@ export interface PrivateEngineOptions {
   readonly storageDriver?: string;
   /** Time to wait for dockerd to answer. */
   readonly startTimeoutMs?: number;
+  /** Contents of the engine's daemon.json (default: dockerd reads /etc/docker/daemon.json, with its runtimes). */
+  readonly daemonConfig?: Readonly<Record<string, unknown>>;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -73,7 +75,9 @@ export async function startPrivateEngine(opts: PrivateEngineOptions = {}): Promi
     '--containerd-plugins-namespace', `qc-${path.basename(dir)}-plugins`,
     // Short, so a stop mid-job does not wait the default 15 s per container.
     '--shutdown-timeout', '2',
+    ...(opts.daemonConfig === undefined ? [] : ['--config-file', path.join(dir, 'daemon.json')]),
   ];
+  if (opts.daemonConfig !== undefined) fs.writeFileSync(path.join(dir, 'daemon.json'), JSON.stringify(opts.daemonConfig));
 
   const log = (): string => {
     try {

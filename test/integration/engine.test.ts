@@ -15,6 +15,7 @@ import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { request, status, submit, waitForEnd, type ClientTarget } from '../helpers/client.js';
 import { requireDocker, TEST_IMAGE } from '../helpers/docker.js';
 import { startPrivateEngine, type PrivateEngine } from '../helpers/engine.js';
+import { requireRuntime, RUNTIMES_UNDER_TEST } from '../helpers/runtimes.js';
 
 interface Result {
   status: string;
@@ -33,7 +34,10 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
-describe('Docker engine down and back (private dockerd)', () => {
+// Once per runtime (SPEC §14): the private dockerd reads /etc/docker/daemon.json, where
+// scripts/docker-up.sh registers runsc.
+for (const runtime of RUNTIMES_UNDER_TEST) {
+describe(runtime === 'runc' ? 'Docker engine down and back (private dockerd)' : `Docker engine down and back (private dockerd) under ${runtime}`, () => {
   let engine: PrivateEngine | undefined;
   let a: TestAgent | undefined;
   let t: ClientTarget;
@@ -41,7 +45,8 @@ describe('Docker engine down and back (private dockerd)', () => {
   before(async () => {
     await requireDocker(); // the image is copied from the shared engine
     engine = await startPrivateEngine({ images: [TEST_IMAGE] });
-    a = await startTestAgent({ max_concurrent_jobs: 2 }, { docker: new Dockerode({ socketPath: engine.socketPath }), maintenanceMs: 500 });
+    await requireRuntime(engine.docker, runtime);
+    a = await startTestAgent({ max_concurrent_jobs: 2, ...(runtime === 'runc' ? {} : { allowed_runtimes: ['runc', runtime], default_runtime: runtime }) }, { docker: new Dockerode({ socketPath: engine.socketPath }), maintenanceMs: 500 });
     t = { url: a.url, caFile: a.pki.caCert, secret: a.secret, controllerId: a.controllerId };
   });
 
@@ -65,6 +70,7 @@ describe('Docker engine down and back (private dockerd)', () => {
     const r = await run('echo on-private-engine');
     assert.equal(r.status, 'completed');
     assert.equal(r.stdout, 'on-private-engine\n');
+    assert.equal((r as Result & { runtime?: string }).runtime, runtime);
     const health = await request(t, 'GET', '/health');
     assert.equal(health.status, 200, health.text);
     assert.deepEqual((health.json()['checks'] as Record<string, string>)['docker'], 'ok');
@@ -119,3 +125,4 @@ describe('Docker engine down and back (private dockerd)', () => {
     await until('no containers left', async () => ((await (engine as PrivateEngine).docker.listContainers({ all: true, filters: { label: [`${LABEL_AGENT}=${id}`] } })).length === 0 ? true : undefined), 15_000);
   });
 });
+}

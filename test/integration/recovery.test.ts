@@ -15,6 +15,7 @@ import { LABEL_AGENT, LABEL_JOB } from '../../internal/sandbox/labels.js';
 import { freePort, prepareAgentDir, spawnAgent, startTestAgent, type SpawnedAgent, type TestAgent } from '../helpers/agent.js';
 import { status, submit, waitForEnd, type ClientTarget } from '../helpers/client.js';
 import { removeLabelled, requireDocker, TEST_IMAGE } from '../helpers/docker.js';
+import { requireRuntime, RUNTIMES_UNDER_TEST } from '../helpers/runtimes.js';
 
 const DAEMON = path.resolve('dist/cmd/quickcmd-agent.js');
 
@@ -78,7 +79,9 @@ async function kill(a: SpawnedAgent | undefined): Promise<void> {
   await a.exited;
 }
 
-describe('recovery after SIGKILL of the daemon', () => {
+// Once per runtime (SPEC §14): a gVisor sandbox outlives the agent and is re-adopted the same way.
+for (const runtime of RUNTIMES_UNDER_TEST) {
+describe(runtime === 'runc' ? 'recovery after SIGKILL of the daemon' : `recovery after SIGKILL of the daemon under ${runtime}`, () => {
   let docker: Dockerode;
   let first: SpawnedAgent | undefined;
   let second: SpawnedAgent | undefined;
@@ -87,6 +90,7 @@ describe('recovery after SIGKILL of the daemon', () => {
 
   before(async () => {
     docker = await requireDocker();
+    await requireRuntime(docker, runtime);
     assert.ok(fs.existsSync(DAEMON), `${DAEMON} is missing: run npm run build`);
   });
 
@@ -99,7 +103,7 @@ describe('recovery after SIGKILL of the daemon', () => {
 
   it('re-adopts a running job: stdout is exactly before\\nafter\\n and no container is left', async () => {
     const port = await freePort();
-    const env = prepareAgentDir({ port, shutdown_grace_seconds: 5, log_level: 'info' });
+    const env = prepareAgentDir({ port, shutdown_grace_seconds: 5, log_level: 'info', ...(runtime === 'runc' ? {} : { allowed_runtimes: ['runc', runtime], default_runtime: runtime }) });
     dir = env.dir;
     first = await spawnAgent(env, port);
     const t = targetOf(first);
@@ -116,6 +120,7 @@ describe('recovery after SIGKILL of the daemon', () => {
     const [container] = await labelled(docker, agentId, false);
     assert.ok(container !== undefined, 'the container outlives the killed agent');
     assert.equal(container.Labels[LABEL_JOB], jobId);
+    assert.equal((await docker.getContainer(container.Id).inspect()).HostConfig.Runtime, runtime);
     assert.equal(readDb(env.dbPath, (db) => (db.prepare('SELECT status FROM jobs WHERE job_id = ?').get(jobId) as { status: string }).status), 'running');
 
     second = await spawnAgent(env, port);
@@ -132,6 +137,7 @@ describe('recovery after SIGKILL of the daemon', () => {
     console.log(`# re-adopted container was ${stillRunning ? 'still running' : 'already exited'} when the new agent started`);
   });
 });
+}
 
 describe('reconciliation at start', () => {
   let docker: Dockerode;
