@@ -4,7 +4,7 @@
  * prints one table. Not part of `npm test`.
  *
  * Options: --quick (fewer samples, ~1/3 of the time), --json (machine-readable only on
- * stdout), --only=a,b (sections: cli, latency, throughput, streaming, door, footprint, warm),
+ * stdout), --only=a,b (sections: cli, latency, throughput, streaming, door, footprint, warm, runtimes),
  * --cpu-prof[=DIR] (agents write V8 CPU profiles to DIR on exit, default ./bench-profiles).
  */
 import fs from 'node:fs';
@@ -17,6 +17,7 @@ import { cliSection } from './fig-cli.js';
 import { doorSection } from './fig-door.js';
 import { footprintSection } from './fig-footprint.js';
 import { latencySection } from './fig-latency.js';
+import { runtimesSection } from './fig-runtimes.js';
 import { streamingSection } from './fig-streaming.js';
 import { throughputSection } from './fig-throughput.js';
 import { warmStartSection } from './fig-warm-start.js';
@@ -32,6 +33,7 @@ const SECTIONS: Record<string, (ctx: BenchContext) => Promise<Figure[]>> = {
   door: doorSection,
   footprint: footprintSection,
   warm: warmStartSection,
+  runtimes: runtimesSection,
 };
 
 /** Parsed command line. */

@@ -54,6 +54,7 @@ export class RawEngine {
       pidsLimit: p.pidsLimit,
       tmpfsSizeBytes: p.tmpfsSizeBytes,
       sandboxUser: p.sandboxUser,
+      runtime: p.runtime,
     };
   }
 
