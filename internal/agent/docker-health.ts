@@ -4,13 +4,15 @@
  * the job manager (no new starts while down; recovery when it returns).
  */
 import type { Sandbox } from '../sandbox/sandbox.js';
+import { RetryTimer } from '../shared/retry.js';
 import type { Logger } from './logger.js';
 import type { AgentMetrics } from './metrics.js';
 
 /** Health monitor of the container engine. */
 export class DockerHealth {
   private state = true;
-  private timer: NodeJS.Timeout | null = null;
+  private readonly poll = new RetryTimer();
+  private polling = false;
   private readonly listeners = new Set<(up: boolean) => void>();
   private checking: Promise<boolean> | null = null;
   private checkedAt = 0;
@@ -63,22 +65,20 @@ export class DockerHealth {
 
   /** Start polling. */
   start(): void {
-    if (this.timer !== null) return;
+    if (this.polling) return;
+    this.polling = true;
     const tick = (): void => {
       void this.check().then(() => {
-        if (this.timer === null) return;
-        this.timer = setTimeout(tick, this.state ? this.intervals.upMs : this.intervals.downMs);
-        this.timer.unref();
+        if (this.polling) this.poll.schedule(this.state ? this.intervals.upMs : this.intervals.downMs, tick);
       });
     };
-    this.timer = setTimeout(tick, 0);
-    this.timer.unref();
+    this.poll.schedule(0, tick);
   }
 
   /** Stop polling. Idempotent. */
   close(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
+    this.polling = false;
+    this.poll.cancel();
   }
 
   private set(up: boolean): void {

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
+import { RetryTimer } from '../shared/retry.js';
 import { AuditError, AuditUnavailableError } from './audit-error.js';
 import type { AuditEventInput, AuditEventType, AuditLog, AuditRecord, BatchedAuditEventType } from './audit-log.js';
 import { canonicalJson, GENESIS_HASH, type ChainRow } from './chain.js';
@@ -99,7 +100,10 @@ export class SqliteAuditLog implements AuditLog {
   private readonly appendManyTxn: (rows: readonly PendingRow[]) => void;
   private readonly maxBuffered: number;
   private buffered: PendingRow[] = [];
+  /** A group commit is queued for the end of this turn. */
   private flushScheduled = false;
+  /** A failed group commit is tried again later. */
+  private readonly retry = new RetryTimer();
   private isHealthy = true;
 
   constructor(deps: SqliteAuditLogDeps) {
@@ -182,7 +186,7 @@ export class SqliteAuditLog implements AuditLog {
       return;
     }
     this.buffered.push(row);
-    if (!this.flushScheduled) {
+    if (!this.flushScheduled && !this.retry.pending) {
       this.flushScheduled = true;
       setImmediate(() => {
         this.flushScheduled = false;
@@ -205,13 +209,7 @@ export class SqliteAuditLog implements AuditLog {
     try {
       this.flush();
     } catch {
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setTimeout(() => {
-          this.flushScheduled = false;
-          this.tryFlush();
-        }, FLUSH_RETRY_MS).unref();
-      }
+      if (!this.flushScheduled) this.retry.schedule(FLUSH_RETRY_MS, this.tryFlush);
     }
   };
 

@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
+import { Backoff, sleep, type BackoffPolicy } from '../shared/retry.js';
 import { ControllerError, networkError } from './controller-error.js';
 import type { Transport } from './transport.js';
 import { parseFrame, type FinalFrame, type JobStatusReply, type OutputFrame, type StreamFrame } from './wire.js';
@@ -52,30 +53,23 @@ type Attempt =
   | { kind: 'aborted' };
 
 const CLOSE_TRY_AGAIN_LATER = 1013;
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted === true) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
+/** Waits between reconnects of a dropped stream: 250 ms, doubling, at most 5 s. */
+const RECONNECT_BACKOFF: BackoffPolicy = { firstMs: 250, factor: 2, maxMs: 5000 };
+/** Waits between status polls when the agent has no stream: 200 ms, ×1.5, at most 2 s. */
+const POLL_BACKOFF: BackoffPolicy = { firstMs: 200, factor: 1.5, maxMs: 2000 };
 
 /** Follow `jobId` on the agent behind `transport` until its final frame. */
 export async function followJob(transport: Transport, source: StatusSource, jobId: string, opts: FollowOptions): Promise<FinalFrame> {
   let lastSeq = opts.fromSeq ?? 0;
   let failures = 0;
+  const reconnectDelay = new Backoff(RECONNECT_BACKOFF);
   let everOpened = false;
   const max = opts.maxReconnects ?? 20;
   const accept = (f: StreamFrame): void => {
     if (f.seq <= lastSeq && !f.final) return; // already seen before a reconnect
     lastSeq = Math.max(lastSeq, f.seq);
     failures = 0;
+    reconnectDelay.reset();
     if (!f.final) opts.onFrame(f);
   };
   for (;;) {
@@ -100,7 +94,7 @@ export async function followJob(transport: Transport, source: StatusSource, jobI
         // A first connection that fails outright (unreachable, TLS) is reported at once.
         if (!everOpened || a.error.code === 'TLS_VERIFY_FAILED') throw a.error;
         if (++failures > max) throw new ControllerError(transport.target.name, 'STREAM_FAILED', `live stream lost after ${max} reconnects: ${a.error.message}`);
-        await sleep(Math.min(5000, 250 * 2 ** (failures - 1)), opts.signal);
+        await sleep(reconnectDelay.next(), opts.signal);
     }
   }
 }
@@ -188,7 +182,7 @@ function streamOnce(transport: Transport, jobId: string, fromSeq: number, accept
 
 /** The fallback: poll the status route until the job ends, then hand over its whole output. */
 async function pollUntilEnd(source: StatusSource, jobId: string, opts: FollowOptions): Promise<FinalFrame> {
-  let interval = 200;
+  const interval = new Backoff(POLL_BACKOFF);
   for (;;) {
     if (opts.signal?.aborted === true) throw new FollowAborted();
     const s = await source.status(jobId);
@@ -198,7 +192,6 @@ async function pollUntilEnd(source: StatusSource, jobId: string, opts: FollowOpt
       if (s.result.stderr !== '') opts.onFrame({ final: false, seq: ++seq, timestamp: null, stream: 'stderr', data: s.result.stderr });
       return { final: true, seq: seq + 1, status: s.result.status, exit_code: s.result.exit_code };
     }
-    await sleep(interval, opts.signal);
-    interval = Math.min(2000, Math.round(interval * 1.5));
+    await sleep(interval.next(), opts.signal);
   }
 }

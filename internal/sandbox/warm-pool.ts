@@ -17,6 +17,7 @@
  * removes an idle one of the live pool; those of a previous process are removed.
  */
 import type Dockerode from 'dockerode';
+import { Backoff, RetryTimer } from '../shared/retry.js';
 import type { DockerHandle, SandboxLogger } from './docker-handle.js';
 import type { ManagedContainer, OutputSink, ReplayOffsets, Sandbox, SandboxHandle, SandboxSpec } from './sandbox.js';
 import { WarmContainer } from './warm-pool-container.js';
@@ -70,19 +71,20 @@ export class WarmPoolSandbox implements Sandbox {
   private filling: Promise<void> | null = null;
   /** A fill was asked for while one was running (it may have been about to stop): run again. */
   private fillAgain = false;
-  private retryTimer: NodeJS.Timeout | null = null;
-  private retryMs: number;
+  /** Refill after a failed create, later each time it fails again. */
+  private readonly retry = new RetryTimer();
+  private readonly retryDelay: Backoff;
   private closed = false;
 
   constructor(private readonly d: WarmPoolDeps) {
     if (!Number.isSafeInteger(d.size) || d.size <= 0) throw new TypeError(`warm pool size must be a positive integer, got ${d.size}`);
-    this.retryMs = d.retryMs ?? 1000;
+    this.retryDelay = new Backoff({ firstMs: d.retryMs ?? 1000, factor: 2, maxMs: MAX_RETRY_MS });
   }
 
   /** Start filling the pool in the background (also done after every take). */
   fill(): void {
     if (this.closed) return;
-    if (this.filling !== null || this.retryTimer !== null) {
+    if (this.filling !== null || this.retry.pending) {
       this.fillAgain = true;
       return;
     }
@@ -169,8 +171,7 @@ export class WarmPoolSandbox implements Sandbox {
   async close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
-      if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-      this.retryTimer = null;
+      this.retry.cancel();
       await this.filling;
       const idle = this.idle.splice(0);
       await Promise.all(idle.map((e) => this.drop(e.warm)));
@@ -196,16 +197,12 @@ export class WarmPoolSandbox implements Sandbox {
       try {
         warm = await WarmContainer.create(this.d.docker, warmContainerOptions(t, { logMaxBytes: this.d.logMaxBytes }), this.d.logger);
       } catch (e) {
-        this.d.logger?.warn({ err: e, retry_ms: this.retryMs }, 'could not create a warm container; retrying later');
-        this.retryTimer = setTimeout(() => {
-          this.retryTimer = null;
-          this.fill();
-        }, this.retryMs);
-        this.retryTimer.unref();
-        this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs * 2);
+        const retryMs = this.retryDelay.next();
+        this.d.logger?.warn({ err: e, retry_ms: retryMs }, 'could not create a warm container; retrying later');
+        this.retry.schedule(retryMs, () => this.fill());
         return;
       }
-      this.retryMs = this.d.retryMs ?? 1000;
+      this.retryDelay.reset();
       this.counts.created++;
       this.owned.add(warm.containerId);
       if (this.closed) {
