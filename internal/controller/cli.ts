@@ -11,7 +11,7 @@ import { ControllerError, SettingsError } from './controller-error.js';
 import { FollowAborted } from './follow.js';
 import { jobListQuery, renderJobList, terminalWidth, type JobListFlags } from './job-list.js';
 import { commandLine, parseCpus, parseEnv, parseJobId, parseMemory, parseTimeout, type RunSpec } from './job-request.js';
-import { namedRunSpec, namedSpecs, renderCommandList } from './named-commands.js';
+import { namedRunSpec, namedSpecs, ParamError, renderCommandList } from './named-commands.js';
 import { formatDuration, formatTable, guardOutput } from './render.js';
 import { EXIT_COULD_NOT_RUN, EXIT_INTERRUPTED } from './run-job.js';
 import { EXIT_BROKEN_PIPE, runFanOut, runSingle, type ControllerIo, type SignalSource } from './run-cli.js';
@@ -123,6 +123,11 @@ export function registerControllerCommands(program: Command, rawIo: ControllerIo
       try {
         setExit(await body(cmd, args));
       } catch (e) {
+        if (e instanceof ParamError) {
+          io.stderr.write(`quickcmd: ${e.message} (INVALID_PARAMETER)\n`);
+          setExit(EXIT_USAGE);
+          return;
+        }
         if (e instanceof SettingsError) cmd.error(`error: ${e.message}`, { exitCode: EXIT_USAGE, code: 'quickcmd.usage' });
         if (e instanceof ControllerError) {
           io.stderr.write(`quickcmd: ${e.describe()}\n`);

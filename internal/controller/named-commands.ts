@@ -11,6 +11,14 @@ import { ControllerError, SettingsError } from './controller-error.js';
 import type { NamedCall, ParamValue, RunSpec } from './job-request.js';
 import { formatTable } from './render.js';
 
+/** A `--param` value its agent's definition refuses: one line and exit 2, without the usage text. */
+export class ParamError extends SettingsError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ParamError';
+  }
+}
+
 /** One command as the agent lists it. */
 export interface ListedCommand {
   readonly name: string;
@@ -107,19 +115,19 @@ export function typeParams(cmd: ListedCommand, raw: Readonly<Record<string, stri
     const def = cmd.params[k];
     if (def === undefined) {
       const known = Object.keys(cmd.params);
-      throw new SettingsError(`--param ${k}: command ${cmd.name} on ${agent} has no such parameter (${known.length > 0 ? `it takes ${known.join(', ')}` : 'it takes none'})`);
+      throw new ParamError(`agent ${agent}: command ${cmd.name}: --param ${k}: no such parameter (${known.length > 0 ? `it takes ${known.join(', ')}` : 'it takes none'})`);
     }
     const value = typed(def, text);
     try {
       checkParamValue(compileParam(k, def), value);
     } catch (e) {
-      if (e instanceof RejectionError) throw new SettingsError(`--param ${k}: ${e.message.replace(/^parameter [^:]+: /, '')} (command ${cmd.name} on ${agent})`);
+      if (e instanceof RejectionError) throw new ParamError(`agent ${agent}: command ${cmd.name}: --param ${k}: ${e.message.replace(/^parameter [^:]+: /, '')}`);
       throw e;
     }
     out[k] = value as ParamValue;
   }
   for (const [k, def] of Object.entries(cmd.params)) {
-    if (!Object.hasOwn(out, k) && def.default === undefined) throw new SettingsError(`--param ${k}: is required by command ${cmd.name} on ${agent} (${describeRule(def)})`);
+    if (!Object.hasOwn(out, k) && def.default === undefined) throw new ParamError(`agent ${agent}: command ${cmd.name}: --param ${k}: is required (${describeRule(def)})`);
   }
   return out;
 }
