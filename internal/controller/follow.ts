@@ -111,6 +111,7 @@ function streamOnce(transport: Transport, jobId: string, fromSeq: number, accept
     const ws = new WebSocket(url, {
       headers: transport.signedHeaders('GET', path, Buffer.alloc(0)),
       ...(transport.isTls ? transport.tls() : {}),
+      agent: transport.connections,
       handshakeTimeout: 15_000,
       perMessageDeflate: false,
     });
