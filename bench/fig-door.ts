@@ -36,9 +36,33 @@ interface Attack {
   readonly healthP99: number;
   readonly healthSamples: number;
   readonly cpuPercent: number;
+  /** Server CPU milliseconds per rejection inside the window (load-independent where the rate is not). */
+  readonly cpuMsPerRejection: number;
+  /** Legitimate signed submissions' submit → 202 latencies during the attack (agent only). */
+  readonly submitMs: readonly number[];
 }
 
-async function attack(ctx: BenchContext, server: BenchAgent, durationMs: number): Promise<Attack> {
+/** Legitimate submissions, one every SUBMIT_EVERY_MS: what a user feels while strangers knock. */
+const SUBMIT_EVERY_MS = 200;
+
+/** submit → 202 of signed `true` jobs, one at a time every SUBMIT_EVERY_MS, until `more()` says stop. */
+async function legitSubmits(server: BenchAgent, more: () => boolean, max: number): Promise<number[]> {
+  const client = new BenchClient({ url: server.url, caFile: server.caFile, secret: server.secret, controllerId: server.controllerId }, 1);
+  const out: number[] = [];
+  try {
+    while (more() && out.length < max) {
+      const s = performance.now();
+      const r = await client.submit('true');
+      out.push(r.acceptedAt - s);
+      await pause(SUBMIT_EVERY_MS);
+    }
+  } finally {
+    client.close();
+  }
+  return out;
+}
+
+async function attack(ctx: BenchContext, server: BenchAgent, durationMs: number, legit: boolean): Promise<Attack> {
   const url = new URL(server.url);
   const forger = new BenchClient({ url: server.url, caFile: server.caFile, secret: 'not-the-secret-'.repeat(4), controllerId: server.controllerId });
   const task: DoorWorkerTask = {
@@ -71,6 +95,7 @@ async function attack(ctx: BenchContext, server: BenchAgent, durationMs: number)
   await pause(task.warmupMs);
   const cpu0 = server.cpuSeconds();
   const t0 = performance.now();
+  const submits = legit ? legitSubmits(server, () => performance.now() - t0 < durationMs, Number.POSITIVE_INFINITY) : Promise.resolve([]);
   let cpu1 = Number.NaN;
   let t1 = Number.NaN;
   while (attacking) {
@@ -87,6 +112,7 @@ async function attack(ctx: BenchContext, server: BenchAgent, durationMs: number)
   }
   const results = await all;
   health.close();
+  const submitMs = await submits;
   let rejected = 0;
   let other = 0;
   let errors = 0;
@@ -105,6 +131,8 @@ async function attack(ctx: BenchContext, server: BenchAgent, durationMs: number)
     healthP99: percentile(latencies, 99),
     healthSamples: latencies.length,
     cpuPercent: ((cpu1 - cpu0) / ((t1 - t0) / 1000)) * 100,
+    cpuMsPerRejection: ((cpu1 - cpu0) * 1000) / Math.max(1, rejected * ((t1 - t0) / durationMs)),
+    submitMs,
   };
 }
 
@@ -113,8 +141,11 @@ export async function doorSection(ctx: BenchContext): Promise<Figure[]> {
   const durationMs = ctx.n(10_000, 5_000);
   const agent = await ctx.startAgent('door');
   let a: Attack;
+  let idleSubmitMs: number[];
   try {
-    a = await attack(ctx, agent, durationMs);
+    // The same pacing before the attack: the yardstick of the legitimate user's latency.
+    idleSubmitMs = await legitSubmits(agent, () => true, ctx.n(40, 20));
+    a = await attack(ctx, agent, durationMs, true);
   } finally {
     await ctx.stopAgent(agent);
   }
@@ -122,14 +153,20 @@ export async function doorSection(ctx: BenchContext): Promise<Figure[]> {
   const bare = await ctx.startAgent('bare-door', {}, siblingScript('bare-server'));
   let b: Attack;
   try {
-    b = await attack(ctx, bare, durationMs);
+    b = await attack(ctx, bare, durationMs, false);
   } finally {
     await ctx.stopAgent(bare);
   }
   ctx.log(`door: bare Node ${b.rejectionsPerSec.toFixed(0)} rejections/s, health p99 ${b.healthP99.toFixed(1)} ms`);
   const ok = a.otherAnswers === 0;
+  const idleP99 = percentile(idleSubmitMs, 99);
+  const floodP99 = percentile(a.submitMs, 99);
+  const submitRatio = ratioOf(floodP99, idleP99);
+  ctx.log(`door: legitimate submit → 202 p99 idle ${idleP99.toFixed(1)} ms (${idleSubmitMs.length}), during the attack ${floodP99.toFixed(1)} ms (${a.submitMs.length}); cpu per rejection agent ${a.cpuMsPerRejection.toFixed(3)} ms, bare ${b.cpuMsPerRejection.toFixed(3)} ms`);
   return [
     { section: 'door', figure: 'invalid-signature rejections/s (2 client processes)', unit: '/s', agent: a.rejectionsPerSec, raw: b.rejectionsPerSec, ratio: ratioOf(a.rejectionsPerSec, b.rejectionsPerSec), target: '≥ 5000/s', met: ok && a.rejectionsPerSec >= 5000, details: { agent: a, bare: b, workers: WORKERS, connections_per_worker: CONNECTIONS_PER_WORKER, window_ms: durationMs } },
     { section: 'door', figure: '/health p99 latency during the attack', unit: 'ms', agent: a.healthP99, raw: b.healthP99, ratio: ratioOf(a.healthP99, b.healthP99), target: '< 50 ms', met: a.healthP99 < 50, details: { agent_p50_ms: a.healthP50, samples: a.healthSamples } },
+    { section: 'door', figure: 'signed submit → 202 p99 during the attack vs idle (raw: idle)', unit: 'ms', agent: floodP99, raw: idleP99, ratio: submitRatio, target: 'ratio ≤ 3', met: submitRatio !== null && submitRatio <= 3, details: { idle_p50_ms: percentile(idleSubmitMs, 50), flood_p50_ms: percentile(a.submitMs, 50), idle_samples: idleSubmitMs.length, flood_samples: a.submitMs.length } },
+    { section: 'door', figure: 'server CPU per rejection (raw: bare Node)', unit: 'ms', agent: a.cpuMsPerRejection, raw: b.cpuMsPerRejection, ratio: ratioOf(a.cpuMsPerRejection, b.cpuMsPerRejection), target: '(context: load-independent)', met: null },
   ];
 }

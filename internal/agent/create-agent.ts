@@ -31,6 +31,7 @@ import { OutputHub } from './stream/output-hub.js';
 import { reconcileJobs } from './jobs/recovery.js';
 import { RequestAuth } from './door/request-auth.js';
 import { buildRouter } from './http/routes.js';
+import { frontDoor } from './http/front-door.js';
 import { closeServer, createServer, listen, reloadTls, type AgentServer } from './http/server.js';
 import { AGENT_VERSION } from './version.js';
 import { logBoundFor } from '../sandbox/container-options.js';
@@ -116,7 +117,8 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
   app.use(errorMiddleware(logger));
   const router = buildRouter({ config, clock, intake, auth, manager, docker, audit, metrics, listJobs: (f) => listJobs(db, f), schedules: () => scheduler.view() });
   app.use(router.routes());
-  const server = createServer(initial, app.callback());
+  // Submissions and /health are answered ahead of Koa (the routes a flood hits); the rest by Koa.
+  const server = createServer(initial, frontDoor({ config, intake, manager, clock, docker, audit, logger }, app.callback()));
   const streams: StreamServer = createStreamServer({ config, clock, auth, manager, store, hub, metrics, logger, pingIntervalMs: deps.streamPingIntervalMs });
   server.on('upgrade', (req, socket, head) => streams.handleUpgrade(req, socket, head));
 

@@ -49,8 +49,12 @@ export class DockerHealth {
 
   /** The state, pinging only when the last answer is older than `maxAgeMs` (cheap under load). */
   async recent(maxAgeMs: number): Promise<boolean> {
-    if (Date.now() - this.checkedAt <= maxAgeMs && this.checking === null) return this.state;
-    return this.check();
+    const age = Date.now() - this.checkedAt;
+    if (age > maxAgeMs) return this.check();
+    // Refresh ahead of expiry, so a steady poller (a load balancer, /health under a flood)
+    // is answered from a state never older than maxAgeMs without waiting for a ping itself.
+    if (age > maxAgeMs / 2) void this.check();
+    return this.state;
   }
 
   /** Mark the engine down (e.g. a start failed with DOCKER_UNAVAILABLE) and poll faster. */

@@ -8,11 +8,12 @@ import type { TLSSocket } from 'node:tls';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { AuditLog } from '../../audit/audit-log.js';
-import { nowSeconds, type Clock } from '../clock.js';
+import type { Clock } from '../clock.js';
 import type { AgentConfig } from '../config/config.js';
 import type { DockerHealth } from '../docker-health.js';
 import { AgentError } from '../errors.js';
-import { checkDeclaredLength, checkJsonContentType, readBody } from './http-body.js';
+import { readBody } from './http-body.js';
+import { healthReport, submitJob } from './submit-route.js';
 import type { Intake, RequestOrigin } from '../door/intake.js';
 import type { JobManager } from '../jobs/job-manager.js';
 import type { AgentMetrics } from '../metrics.js';
@@ -55,21 +56,9 @@ export function buildRouter(d: RouteDeps): Router {
   const mtls = (): boolean => d.config().tls_client_ca_file !== undefined;
 
   router.post('/api/v1/jobs', async (ctx) => {
-    const origin = originOf(ctx, mtls());
-    let body: Buffer;
-    try {
-      if (!d.manager.isAccepting) throw new AgentError('SHUTTING_DOWN', 'agent is shutting down', { expose: true });
-      const max = d.config().max_request_bytes;
-      checkDeclaredLength(ctx.req, max);
-      checkJsonContentType(ctx.req);
-      body = await readBody(ctx.req, max);
-    } catch (e) {
-      d.intake.rejectedEarly(e, origin);
-      if (e instanceof AgentError && e.code === 'REQUEST_TOO_LARGE') ctx.set('Connection', 'close');
-      throw e;
-    }
+    const accepted = await submitJob(d, ctx.req, originOf(ctx, mtls()), () => ctx.set('Connection', 'close'));
     ctx.status = 202;
-    ctx.body = d.intake.submit(body, origin);
+    ctx.body = accepted;
   });
 
   const authorize = async (ctx: Context, withBody: boolean) => {
@@ -111,15 +100,9 @@ export function buildRouter(d: RouteDeps): Router {
 
   router.get('/health', async (ctx) => {
     // A ping at most once a second: under a flood of requests /health stays cheap.
-    const docker = await Promise.race([d.docker.recent(1000), new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref())]);
-    const audit = d.audit.healthy() || d.audit.probe();
-    const ok = docker && audit;
-    ctx.status = ok ? 200 : 503;
-    ctx.body = {
-      status: ok ? 'healthy' : 'unhealthy',
-      timestamp: nowSeconds(d.clock),
-      checks: { docker: docker ? 'ok' : 'unavailable', audit: audit ? 'ok' : 'unavailable' },
-    };
+    const h = await healthReport(d);
+    ctx.status = h.status;
+    ctx.body = h.body;
   });
 
   router.get('/metrics', async (ctx) => {
