@@ -9,6 +9,7 @@ import { stringify } from 'yaml';
 import { parseConfig, type AgentConfig } from '../../internal/agent/config/config.js';
 import { ConfigError, RejectionError, statusFor } from '../../internal/agent/errors.js';
 import { jobSpecFor, runtimeFor } from '../../internal/agent/door/job-limits.js';
+import { resolveCall } from '../../internal/agent/door/named-command.js';
 import { checkEngineRuntimes } from '../../internal/agent/runtime-check.js';
 import type { JobPayload } from '../../internal/agent/wire/payload.js';
 import { containerOptions } from '../../internal/sandbox/container-options.js';
@@ -149,4 +150,16 @@ test('a named command may fix a runtime: checked at load, a job may raise it, ne
   refused({ allowed_runtimes: ['runc', 'runsc'], image_runtimes: { 'ci:1': 'runsc' }, commands: [{ ...cmd, runtime: 'runc' }] }, 'commands.0.runtime', /runc is below the minimum runsc/);
   const cfg = load({ allowed_runtimes: ['runc', 'runsc'], commands: [cmd] });
   assert.equal(cfg.commands[0]?.definition.runtime, 'runsc');
+});
+
+test('a named command\'s runtime is its jobs\' default and floor', () => {
+  const cfg = load({ allowed_runtimes: ['runc', 'runsc'], commands: [{ name: 'build', argv: ['true'], image: 'ci:1', runtime: 'runsc' }, { name: 'plain', argv: ['true'] }] });
+  const [build, plain] = cfg.commands;
+  assert.ok(build !== undefined && plain !== undefined);
+  const named = (sandbox: Record<string, unknown> | undefined, cmd = build) => jobSpecFor({ ...payload(sandbox), command: '' }, cfg, resolveCall(cmd, {}));
+  assert.equal(named(undefined).runtime, 'runsc');
+  assert.equal(named({ runtime: 'runsc' }).runtime, 'runsc');
+  assert.throws(() => named({ runtime: 'runc' }), (e: unknown) => e instanceof RejectionError && e.code === 'RUNTIME_NOT_ALLOWED' && /below the runtime runsc that command build fixes/.test(e.reason));
+  assert.equal(named(undefined, plain).runtime, undefined, 'without one, the usual default (runc)');
+  assert.equal(named({ runtime: 'runsc' }, plain).runtime, 'runsc');
 });
