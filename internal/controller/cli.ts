@@ -9,6 +9,7 @@ import { AgentClient } from './client.js';
 import { registerCompletion } from './completion.js';
 import { ControllerError, SettingsError } from './controller-error.js';
 import { FollowAborted } from './follow.js';
+import { renderScheduleList } from './schedules.js';
 import { jobListQuery, renderJobList, terminalWidth, type JobListFlags } from './job-list.js';
 import { commandLine, parseCpus, parseEnv, parseJobId, parseMemory, parseTimeout, type RunSpec } from './job-request.js';
 import { namedRunSpec, namedSpecs, ParamError, renderCommandList } from './named-commands.js';
@@ -294,6 +295,20 @@ export function registerControllerCommands(program: Command, rawIo: ControllerIo
         return withClient(o, async (c) => {
           const list = await c.commands();
           io.stdout.write(o.json === true ? `${JSON.stringify(list)}\n` : renderCommandList(list));
+          return 0;
+        });
+      }),
+    );
+
+  withConnection(program.command('schedules'))
+    .description("list the agent's schedules: cron, time zone, next fire, last run, skipped fires (needs scope jobs:read-all)")
+    .option('--json', "print the agent's answer as JSON")
+    .action(
+      act(EXIT_RUNTIME, async (cmd) => {
+        const o = cmd.opts<ConnectionFlags & { json?: boolean }>();
+        return withClient(o, async (c) => {
+          const list = await c.schedules();
+          io.stdout.write(o.json === true ? `${JSON.stringify(list)}\n` : renderScheduleList(list));
           return 0;
         });
       }),

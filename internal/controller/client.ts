@@ -8,6 +8,7 @@ import { encodeJobBody } from '../agent/wire/signing.js';
 import { ControllerError } from './controller-error.js';
 import { followJob, type FollowOptions } from './follow.js';
 import { parseJobList, type JobListReply } from './job-list.js';
+import { parseScheduleList, type ScheduleListReply } from './schedules.js';
 import { buildPayload, newJobId, type RunSpec } from './job-request.js';
 import { parseCommandList, type CommandList } from './named-commands.js';
 import { replyError, Transport, type AgentTarget } from './transport.js';
@@ -90,6 +91,15 @@ export class AgentClient {
     if (reply.status !== 200) throw replyError(this.name, reply, 'job list');
     const parsed = parseJobList(reply.text);
     if (parsed === null) throw new ControllerError(this.name, 'BAD_RESPONSE', 'job list: unexpected answer', { status: reply.status });
+    return parsed;
+  }
+
+  /** `GET /api/v1/schedules` (needs scope jobs:read-all). */
+  async schedules(): Promise<ScheduleListReply> {
+    const reply = await this.transport.request('GET', '/api/v1/schedules', { signed: true });
+    if (reply.status !== 200) throw replyError(this.name, reply, 'schedule list');
+    const parsed = parseScheduleList(reply.text);
+    if (parsed === null) throw new ControllerError(this.name, 'BAD_RESPONSE', 'schedule list: unexpected answer', { status: reply.status });
     return parsed;
   }
 
