@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import type { JobPayload } from '../../internal/agent/wire/payload.js';
 import { encodeJobBody, signRequest } from '../../internal/agent/wire/signing.js';
+import { until } from './wait.js';
 
 /** How to reach and authenticate to an agent. */
 export interface ClientTarget {
@@ -105,14 +106,31 @@ export function cancel(t: ClientTarget, jobId: string): Promise<Reply> {
   return request(t, 'POST', p, '', signedHeaders(t, 'POST', p));
 }
 
-/** Poll status until the job reaches a terminal state (bounded). */
+/** The job's status body once it ended: its stored result is there (bounded). */
 export async function waitForEnd(t: ClientTarget, jobId: string, timeoutMs = 60_000): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await status(t, jobId);
-    const body = r.json();
-    if (r.status === 200 && body['result'] !== null) return body;
-    if (Date.now() > deadline) throw new Error(`job ${jobId} did not end: ${r.text}`);
-    await new Promise((res) => setTimeout(res, 50));
+  let last = '';
+  try {
+    return await until(`job ${jobId} to end`, async () => {
+      const r = await status(t, jobId);
+      last = r.text;
+      const body = r.json();
+      return r.status === 200 && body['result'] !== null ? body : undefined;
+    }, timeoutMs, 50);
+  } catch (e) {
+    throw new Error(`job ${jobId} did not end: ${last}`, { cause: e });
+  }
+}
+
+/** Poll a job's status until it is `want` (bounded; the job manager moves it on its own). */
+export async function waitForStatus(t: ClientTarget, jobId: string, want: string, timeoutMs = 30_000): Promise<void> {
+  let last = '';
+  try {
+    await until(`job ${jobId} to become ${want}`, async () => {
+      const r = await status(t, jobId);
+      last = r.text;
+      return r.status === 200 && r.json()['status'] === want ? true : undefined;
+    }, timeoutMs);
+  } catch (e) {
+    throw new Error(`job ${jobId} never became ${want}: ${last}`, { cause: e });
   }
 }

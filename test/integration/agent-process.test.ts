@@ -13,7 +13,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { freePort, prepareAgentDir, type ConfigOverrides } from '../helpers/agent.js';
-import { request, status, submit, waitForEnd, type ClientTarget } from '../helpers/client.js';
+import { request, status, submit, waitForEnd, waitForStatus, type ClientTarget } from '../helpers/client.js';
 
 const AGENT = path.resolve('dist/cmd/quickcmd-agent.js');
 
@@ -64,15 +64,6 @@ function startDaemon(args: string[], env: Record<string, string>): Daemon {
       child.once('exit', onExit);
     });
   return { child, output: () => out, waitFor, exited };
-}
-
-/** Poll a job's status until it is `want` (the job manager moves it on its own). */
-async function waitForStatus(t: ClientTarget, jobId: string, want: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while ((await status(t, jobId)).json()['status'] !== want) {
-    if (Date.now() > deadline) throw new Error(`job ${jobId} never became ${want}`);
-    await new Promise((res) => setTimeout(res, 25));
-  }
 }
 
 test('Go-style -config; SIGHUP applies a valid config and keeps the old one on an invalid one; SIGTERM exits 0', async () => {

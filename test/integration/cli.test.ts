@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { freePort, prepareAgentDir, spawnAgent, startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { makePki } from '../helpers/tls.js';
-import { status, waitForEnd, type ClientTarget } from '../helpers/client.js';
+import { status, waitForEnd, waitForStatus, type ClientTarget } from '../helpers/client.js';
 import { requireDocker } from '../helpers/docker.js';
 import { run, type RunResult } from '../helpers/exec.js';
 
@@ -74,17 +74,6 @@ function conn(a: TestAgent): string[] {
 
 function target(a: TestAgent): ClientTarget {
   return { url: a.url, caFile: a.pki.caCert, secret: a.secret, controllerId: a.controllerId };
-}
-
-/** Poll (bounded) until the job reaches `want`. */
-async function waitForStatus(a: TestAgent, jobId: string, want: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const s = await status(target(a), jobId);
-    if (s.status === 200 && s.json()['status'] === want) return;
-    assert.ok(Date.now() < deadline, `job ${jobId} never became ${want}: ${s.text}`);
-    await new Promise((res) => setTimeout(res, 100));
-  }
 }
 
 let a1: TestAgent;
@@ -245,7 +234,7 @@ describe('connection errors are one clear line', () => {
     try {
       const first = await cli(['job', 'submit', ...conn(busy), '--', 'sleep 60']);
       assert.equal(first.code, 0, first.stderr);
-      await waitForStatus(busy, first.stdout.trim(), 'running');
+      await waitForStatus(target(busy), first.stdout.trim(), 'running', 60_000);
       const full = await cli(['run', ...conn(busy), '--', 'true']);
       assert.equal(full.code, 125, full.stderr);
       assert.match(full.stderr, /^quickcmd: agent .*: job refused: .*; retry in \d+s \(QUEUE_FULL\)\n$/);

@@ -13,6 +13,7 @@ import Dockerode from 'dockerode';
 import { LABEL_AGENT } from '../../internal/sandbox/labels.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { request, status, submit, waitForEnd, type ClientTarget } from '../helpers/client.js';
+import { until } from '../helpers/wait.js';
 import { requireDocker, TEST_IMAGE } from '../helpers/docker.js';
 import { startPrivateEngine, type PrivateEngine } from '../helpers/engine.js';
 import { requireRuntime, RUNTIMES_UNDER_TEST } from '../helpers/runtimes.js';
@@ -24,15 +25,6 @@ interface Result {
   error: string | null;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 // Once per runtime (SPEC §14): the private dockerd reads /etc/docker/daemon.json, where
 // scripts/docker-up.sh registers runsc.

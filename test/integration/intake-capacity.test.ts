@@ -9,21 +9,10 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { encodeJobBody } from '../../internal/agent/wire/signing.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
-import { cancel, payload, request, status, submit, waitForEnd, type ClientTarget, type Reply } from '../helpers/client.js';
+import { cancel, payload, request, status, submit, waitForEnd, waitForStatus, type ClientTarget, type Reply } from '../helpers/client.js';
 
 function target(a: TestAgent): ClientTarget {
   return { url: a.url, caFile: a.pki.caCert, secret: a.secret, controllerId: a.controllerId };
-}
-
-/** Poll a job's status until it is `want` (bounded; the job manager moves it on its own). */
-async function waitForStatus(t: ClientTarget, jobId: string, want: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await status(t, jobId);
-    if (r.json()['status'] === want) return;
-    if (Date.now() > deadline) throw new Error(`job ${jobId} never became ${want}: ${r.text}`);
-    await new Promise((res) => setTimeout(res, 25));
-  }
 }
 
 /** Assert an error reply and its `job.rejected` audit row (read from the file, read-only). */

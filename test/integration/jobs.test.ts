@@ -13,6 +13,7 @@ import type Dockerode from 'dockerode';
 import { LABEL_AGENT } from '../../internal/sandbox/labels.js';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { cancel, request, status, submit, waitForEnd, type ClientTarget } from '../helpers/client.js';
+import { until } from '../helpers/wait.js';
 import { removeLabelled, requireDocker, TEST_IMAGE } from '../helpers/docker.js';
 import { requireRuntime, RUNTIMES_UNDER_TEST } from '../helpers/runtimes.js';
 
@@ -74,15 +75,12 @@ async function run(a: TestAgent, command: string, sandbox?: SandboxRequest): Pro
 
 /** Poll the job's status until `pred` holds (bounded). */
 async function statusUntil(a: TestAgent, jobId: string, pred: (s: string) => boolean, timeoutMs = 30_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  return until(`job ${jobId} to change state`, async () => {
     const r = await status(target(a), jobId);
     assert.equal(r.status, 200, r.text);
     const s = String(r.json()['status']);
-    if (pred(s)) return s;
-    if (Date.now() > deadline) throw new Error(`job ${jobId} stayed ${s}`);
-    await new Promise((res) => setTimeout(res, 25));
-  }
+    return pred(s) ? s : undefined;
+  }, timeoutMs);
 }
 
 /** Containers (any state) labelled with the agent's id. */

@@ -13,6 +13,7 @@ import { openDatabase } from '../../internal/audit/database.js';
 import { LABEL_AGENT } from '../../internal/sandbox/labels.js';
 import { freePort, prepareAgentDir, spawnAgent, type SpawnedAgent } from '../helpers/agent.js';
 import { status, submit, waitForEnd, type ClientTarget } from '../helpers/client.js';
+import { until } from '../helpers/wait.js';
 import { removeLabelled, requireDocker } from '../helpers/docker.js';
 
 const DAEMON = path.resolve('dist/cmd/quickcmd-agent.js');
@@ -29,15 +30,6 @@ function targetOf(x: SpawnedAgent): ClientTarget {
   return { url: x.url, caFile: x.pki.caCert, secret: x.secret, controllerId: x.controllerId };
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 function readDb<T>(dbPath: string, fn: (db: ReturnType<typeof openDatabase>) => T): T {
   const db = openDatabase(dbPath, { readonly: true });

@@ -14,6 +14,7 @@ import { openDatabase } from '../../internal/audit/database.js';
 import { LABEL_AGENT, LABEL_JOB } from '../../internal/sandbox/labels.js';
 import { freePort, prepareAgentDir, spawnAgent, startTestAgent, type SpawnedAgent, type TestAgent } from '../helpers/agent.js';
 import { status, submit, waitForEnd, type ClientTarget } from '../helpers/client.js';
+import { until } from '../helpers/wait.js';
 import { removeLabelled, requireDocker, TEST_IMAGE } from '../helpers/docker.js';
 import { requireRuntime, RUNTIMES_UNDER_TEST } from '../helpers/runtimes.js';
 
@@ -33,15 +34,6 @@ function targetOf(x: { url: string; pki: { caCert: string }; secret: string; con
   return { url: x.url, caFile: x.pki.caCert, secret: x.secret, controllerId: x.controllerId };
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 /** Read from the agent's database without writing (WAL allows a reader next to the daemon). */
 function readDb<T>(dbPath: string, fn: (db: ReturnType<typeof openDatabase>) => T): T {

@@ -16,6 +16,7 @@ import { stringify } from 'yaml';
 import { LABEL_AGENT } from '../../internal/sandbox/labels.js';
 import { freePort, prepareAgentDir, spawnAgent, startTestAgent, type SpawnedAgent, type TestAgent } from '../helpers/agent.js';
 import { submit, waitForEnd, type ClientTarget } from '../helpers/client.js';
+import { until } from '../helpers/wait.js';
 import { removeLabelled, requireDocker, TEST_IMAGE } from '../helpers/docker.js';
 import { startPrivateEngine, type PrivateEngine } from '../helpers/engine.js';
 import { requireRuntime } from '../helpers/runtimes.js';
@@ -50,14 +51,6 @@ async function refused(a: TestAgent, sandbox: Record<string, unknown>, reason: R
   const details = JSON.parse(row.details) as { code: string; reason: string };
   assert.equal(details.code, 'RUNTIME_NOT_ALLOWED');
   assert.match(details.reason, reason);
-}
-
-async function until(what: string, probe: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('runtime policy through the agent API', () => {
@@ -160,7 +153,7 @@ describe('the daemon against an engine without runsc (private dockerd)', () => {
     fs.writeFileSync(env.configPath, `${text}${stringify({ allowed_runtimes: ['runc', 'runsc'] })}`);
     agent.child.kill('SIGHUP');
     const a = agent;
-    await until('the reload refusal', () => /config reload refused/.test(a.output()));
+    await until('the reload refusal', () => (/config reload refused/.test(a.output()) ? true : undefined), 20_000, 50);
     assert.match(a.output(), /runtime runsc is not registered with the Docker engine/);
     const { reply } = await submit(t, { command: 'true', candidateMetadata: { sandbox: { runtime: 'runsc' } } });
     assert.equal(reply.status, 403, reply.text);

@@ -20,6 +20,7 @@ import { containerOptions } from '../../internal/sandbox/container-options.js';
 import { coldReason, encodeCommand, LABEL_POOL, profileKey, WARM_JOB_LABEL, WARM_MAX_COMMAND_BYTES, WARM_PROTOCOL_EXIT, warmContainerOptions } from '../../internal/sandbox/warm-pool-protocol.js';
 import { freePort, prepareAgentDir, spawnAgent, type SpawnedAgent } from '../helpers/agent.js';
 import { status, submit, waitForEnd, type ClientTarget } from '../helpers/client.js';
+import { until } from '../helpers/wait.js';
 import { removeLabelled, requireDocker, TEST_IMAGE } from '../helpers/docker.js';
 
 /** Collects output per stream. */
@@ -35,15 +36,6 @@ class Collect implements OutputSink {
 
 const PROFILE = { image: TEST_IMAGE, cpuLimit: 0.5, memoryLimit: 64 * 1024 * 1024, pidsLimit: 32, tmpfsSizeBytes: 8 * 1024 * 1024, sandboxUser: '65534:65534' };
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('warm pool protocol (pure)', () => {
   const base: SandboxSpec = { ...PROFILE, agentId: 'a', jobId: 'j', command: 'true', env: {} };
