@@ -72,6 +72,7 @@ function withJob(cmd: Command): Command {
     .option('--timeout <seconds>', 'kill the job after this long (90, 90s, 5m)', arg(parseTimeout))
     .option('--memory <size>', 'memory limit (268435456, 256m, 1g)', arg(parseMemory))
     .option('--cpus <n>', 'CPU limit, e.g. 0.5', arg(parseCpus))
+    .option('--runtime <name>', "isolation runtime: runc or runsc (gVisor), if the agent allows it (default: the agent's choice)")
     .option('-e, --env <NAME=VALUE>', 'environment variable for the job (repeatable; NAME alone copies it from here)', collect, [])
     .option('--job-id <id>', 'job id to use instead of a fresh random one', arg(parseJobId))
     .option('--command <name>', "run the agent's named command NAME (no shell; see `quickcmd commands`) instead of a command after --")
@@ -84,6 +85,7 @@ interface JobFlags {
   timeout?: number;
   memory?: number;
   cpus?: number;
+  runtime?: string;
   env: string[];
   jobId?: string;
   command?: string;
@@ -114,7 +116,7 @@ export function registerControllerCommands(program: Command, rawIo: ControllerIo
     if (f.command !== undefined) return namedRunSpec(f.command, words, f);
     if (f.param.length > 0) throw new SettingsError('--param needs --command NAME');
     if (words.length === 0) throw new SettingsError('missing the command to run (put it after --, or call a named command with --command)');
-    return { command: commandLine(words), image: f.image, timeoutSeconds: f.timeout, memoryBytes: f.memory, cpus: f.cpus, env: parseEnv(f.env, env), jobId: f.jobId };
+    return { command: commandLine(words), image: f.image, timeoutSeconds: f.timeout, memoryBytes: f.memory, cpus: f.cpus, runtime: f.runtime, env: parseEnv(f.env, env), jobId: f.jobId };
   };
   /** Runs a command body; usage errors exit 2 with the usage, agent errors print one line. */
   const act = (runtimeExit: number, body: (cmd: Command, args: unknown[]) => Promise<number>) =>

@@ -36,6 +36,8 @@ export interface RunSpec {
   readonly timeoutSeconds?: number;
   readonly memoryBytes?: number;
   readonly cpus?: number;
+  /** Isolation runtime to ask for (SPEC §14: runc, runsc); the agent decides what is allowed. */
+  readonly runtime?: string;
   readonly env?: Readonly<Record<string, string>>;
   readonly requiredScopes?: readonly string[];
 }
@@ -52,6 +54,7 @@ export function buildPayload(spec: RunSpec, controllerId: string, nowSec: number
   if (spec.cpus !== undefined) sandbox['cpu_limit'] = spec.cpus;
   if (spec.memoryBytes !== undefined) sandbox['memory_limit'] = spec.memoryBytes;
   if (spec.timeoutSeconds !== undefined) sandbox['timeout_seconds'] = spec.timeoutSeconds;
+  if (spec.runtime !== undefined) sandbox['runtime'] = spec.runtime;
   if (spec.env !== undefined && Object.keys(spec.env).length > 0) sandbox['env'] = { ...spec.env };
   const meta: Record<string, unknown> = Object.keys(sandbox).length > 0 ? { sandbox } : {};
   if (spec.named !== undefined) meta[NAMED_COMMAND_KEY] = { name: spec.named.name, params: { ...spec.named.params } };

@@ -133,11 +133,11 @@ export function typeParams(cmd: ListedCommand, raw: Readonly<Record<string, stri
 }
 
 /** The spec of `run|job submit --command NAME [--param K=V]...`; throws SettingsError on a wrong combination. */
-export function namedRunSpec(name: string, words: readonly string[], f: { param: readonly string[]; env: readonly string[]; image?: string; timeout?: number; memory?: number; cpus?: number; jobId?: string }): RunSpec {
+export function namedRunSpec(name: string, words: readonly string[], f: { param: readonly string[]; env: readonly string[]; image?: string; timeout?: number; memory?: number; cpus?: number; runtime?: string; jobId?: string }): RunSpec {
   if (words.length > 0) throw new SettingsError('give either --command NAME or a command after --, not both');
   if (f.env.length > 0) throw new SettingsError('--env cannot be used with --command: a named command runs with the environment its definition gives it');
   if (!/^[a-z0-9][a-z0-9._-]{0,62}$/.test(name)) throw new SettingsError(`--command ${JSON.stringify(name)}: a command name is [a-z0-9][a-z0-9._-]{0,62}`);
-  return { command: '', named: { name, params: parseParamFlags(f.param), untyped: true }, image: f.image, timeoutSeconds: f.timeout, memoryBytes: f.memory, cpus: f.cpus, jobId: f.jobId };
+  return { command: '', named: { name, params: parseParamFlags(f.param), untyped: true }, image: f.image, timeoutSeconds: f.timeout, memoryBytes: f.memory, cpus: f.cpus, runtime: f.runtime, jobId: f.jobId };
 }
 
 /** Where a run reads an agent's command list (an AgentClient, or a broker client). */

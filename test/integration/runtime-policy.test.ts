@@ -4,7 +4,7 @@
  * nothing is raised to its image's minimum; a container the engine created under another
  * runtime is removed unstarted and the job fails; and the built daemon refuses to start
  * (exit 2) or to reload (old config kept) when the engine lacks an allowed runtime, against
- * a private dockerd that has no runsc. Run `npm run build` first.
+ * a private dockerd that has no runsc; `quickcmd run --runtime`. Run `npm run build` first.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -20,8 +20,17 @@ import { until } from '../helpers/wait.js';
 import { removeLabelled, requireDocker, TEST_IMAGE } from '../helpers/docker.js';
 import { startPrivateEngine, type PrivateEngine } from '../helpers/engine.js';
 import { requireRuntime } from '../helpers/runtimes.js';
+import { run } from '../helpers/exec.js';
 
 const DAEMON = path.resolve('dist/cmd/quickcmd-agent.js');
+const CLI = path.resolve('dist/cmd/quickcmd.js');
+
+/** The built CLI against one test agent (no controller config from the environment). */
+function cli(a: TestAgent, args: readonly string[]): ReturnType<typeof run> {
+  const conn = ['--agent', a.url, '--controller-id', a.controllerId, '--secret-file', a.secretFile, '--ca-file', a.pki.caCert];
+  const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: a.dir };
+  return run(process.execPath, [CLI, args[0] ?? '', ...conn, ...args.slice(1)], { env, timeoutMs: 120_000 });
+}
 
 interface Result {
   status: string;
@@ -78,6 +87,20 @@ describe('runtime policy through the agent API', () => {
     const r = await runJob(target(a), 'echo ok', { runtime: 'runc' });
     assert.equal(r.status, 'completed');
     assert.equal(r.runtime, 'runc');
+    const c = await cli(a, ['run', '--runtime', 'runsc', '--', 'true']);
+    assert.equal(c.code, 125, c.stderr);
+    assert.match(c.stderr, /^quickcmd: agent .*: job refused: .*\(RUNTIME_NOT_ALLOWED\)\n$/);
+  });
+
+  it('quickcmd run --runtime runsc runs the job under gVisor where it is allowed', async () => {
+    const a = await startTestAgent({ allowed_runtimes: ['runc', 'runsc'] });
+    agents.push(a);
+    const c = await cli(a, ['run', '--runtime', 'runsc', '--', 'uname -r']);
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(c.stdout, '4.4.0\n');
+    const plain = await cli(a, ['run', '--', 'uname -r']);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.notEqual(plain.stdout, '4.4.0\n', 'the default stays runc');
   });
 
   it('an image minimum raises a job that asks for nothing, and refuses one that asks for less', async () => {
