@@ -37,9 +37,11 @@ import { AGENT_VERSION } from './version.js';
 import { logBoundFor } from '../sandbox/container-options.js';
 import { chooseRuntime } from '../sandbox/runtimes.js';
 import { checkEngineRuntimes } from './runtime-check.js';
+import { createBrokerTransport, type BrokerTransport } from './broker/broker-transport.js';
+import { routeDispatcher } from './http/route-dispatch.js';
 
 /** Keys that only take effect on restart; a reload keeps their old values. */
-const RESTART_KEYS = ['port', 'bind_address', 'insecure_http', 'tls_client_ca_file', 'audit_db_path', 'run_as_user', 'run_as_group', 'log_level', 'warm_pool_size'] as const;
+const RESTART_KEYS = ['port', 'bind_address', 'insecure_http', 'tls_client_ca_file', 'audit_db_path', 'run_as_user', 'run_as_group', 'log_level', 'warm_pool_size', 'agent_name', 'listen', 'broker', 'heartbeat_seconds'] as const;
 
 /** Optional dependencies (tests and benchmarks pass their own). */
 export interface AgentDeps {
@@ -115,10 +117,14 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
     await next();
   });
   app.use(errorMiddleware(logger));
-  const router = buildRouter({ config, clock, intake, auth, manager, docker, audit, metrics, listJobs: (f) => listJobs(db, f), schedules: () => scheduler.view() });
+  const brokerState = (): 'ok' | 'down' | null => broker?.state() ?? null;
+  const router = buildRouter({ config, clock, intake, auth, manager, docker, audit, metrics, listJobs: (f) => listJobs(db, f), schedules: () => scheduler.view(), store, broker: brokerState });
   app.use(router.routes());
+  const broker: BrokerTransport | null = initial.broker === undefined
+    ? null
+    : createBrokerTransport({ config, clock, dispatch: routeDispatcher(app), rejectedEarly: (e, origin) => intake.rejectedEarly(e, origin), manager, store, hub, audit, metrics, logger });
   // Submissions and /health are answered ahead of Koa (the routes a flood hits); the rest by Koa.
-  const server = createServer(initial, frontDoor({ config, intake, manager, clock, docker, audit, logger }, app.callback()));
+  const server = createServer(initial, frontDoor({ config, intake, manager, clock, docker, audit, logger, broker: brokerState }, app.callback()));
   const streams: StreamServer = createStreamServer({ config, clock, auth, manager, store, hub, metrics, logger, pingIntervalMs: deps.streamPingIntervalMs });
   server.on('upgrade', (req, socket, head) => streams.handleUpgrade(req, socket, head));
 
@@ -155,7 +161,8 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
       // Before listening: a runtime the engine lacks is a config error (exit 2), not a job failure later.
       const engine = await checkEngineRuntimes(sandbox, current);
       if (engine.kind === 'engine-down') logger.warn({ allowed_runtimes: current.allowed_runtimes, error: engine.error }, 'cannot ask the Docker engine for its runtimes; each container is still checked after create');
-      const addr = await listen(server, current);
+      // listen: false serves the broker only: no socket is bound at all.
+      const addr: AddressInfo = current.listen ? await listen(server, current) : { address: 'none', family: 'none', port: 0 };
       await docker.check();
       docker.start();
       await maintain();
@@ -164,9 +171,10 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
       scheduler.start(current.schedules);
       maintenance = setInterval(() => void maintain(), deps.maintenanceMs ?? 60_000);
       maintenance.unref();
+      broker?.start();
       audit.append({ type: 'agent.started', details: { version: AGENT_VERSION, agent_id: agentId, address: `${addr.address}:${addr.port}`, tls: !current.insecure_http, mtls: current.tls_client_ca_file !== undefined } });
       if (current.insecure_http) logger.warn('insecure_http is set: plain HTTP, for development only');
-      logger.info({ address: addr.address, port: addr.port, agent_id: agentId }, 'agent listening');
+      logger.info({ address: addr.address, port: addr.port, agent_id: agentId, agent_name: current.agent_name, broker: current.broker?.url ?? null }, 'agent listening');
       return addr;
     },
     async verifyRuntimes(next) {
@@ -211,6 +219,7 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
           manager.abandon();
           docker.close();
           streams.close();
+          await broker?.close();
           await closeServer(server);
           await sandbox.close();
           try {

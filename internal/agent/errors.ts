@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'RUNTIME_NOT_ALLOWED'
   | 'LIMIT_EXCEEDED'
   | 'FORBIDDEN'
+  | 'TARGET_MISMATCH'
   | 'JOB_NOT_FOUND'
   | 'NOT_FOUND'
   | 'METHOD_NOT_ALLOWED'
@@ -71,6 +72,7 @@ export function statusFor(code: ErrorCode): number {
     case 'RUNTIME_NOT_ALLOWED':
     case 'LIMIT_EXCEEDED':
     case 'FORBIDDEN':
+    case 'TARGET_MISMATCH':
       return 403;
     case 'JOB_NOT_FOUND':
     case 'NOT_FOUND':

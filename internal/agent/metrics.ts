@@ -34,6 +34,10 @@ export class AgentMetrics {
   readonly streamClients: Gauge;
   /** 1 when the Docker engine answers. */
   readonly dockerUp: Gauge;
+  /** 1 while the broker connection is up (0 without a broker or while it is down). */
+  readonly brokerUp: Gauge;
+  /** Broker connections re-established after a loss. */
+  readonly brokerReconnects: Counter;
 
   constructor(version: string) {
     const registers = [this.registry];
@@ -76,6 +80,8 @@ export class AgentMetrics {
     });
     this.streamClients = new Gauge({ name: 'quickcmd_agent_stream_clients', help: 'Live-log WebSocket clients connected.', registers });
     this.dockerUp = new Gauge({ name: 'quickcmd_agent_docker_up', help: '1 when the Docker engine answers, else 0.', registers });
+    this.brokerUp = new Gauge({ name: 'quickcmd_agent_broker_up', help: '1 while the NATS broker connection is up, else 0.', registers });
+    this.brokerReconnects = new Counter({ name: 'quickcmd_agent_broker_reconnects_total', help: 'NATS broker connections re-established after a loss.', registers });
     const buildInfo = new Gauge({ name: 'quickcmd_agent_build_info', help: 'Build information.', labelNames: ['version'], registers });
     buildInfo.set({ version }, 1);
     for (const s of ['stdout', 'stderr'] as const) this.outputBytes.inc({ stream: s }, 0);

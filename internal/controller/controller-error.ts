@@ -6,7 +6,7 @@
  */
 
 /** Codes this side assigns when the agent itself gave none. */
-export type ClientErrorCode = 'UNREACHABLE' | 'TLS_VERIFY_FAILED' | 'TLS_ERROR' | 'TIMEOUT' | 'BAD_RESPONSE' | 'STREAM_FAILED';
+export type ClientErrorCode = 'UNREACHABLE' | 'TLS_VERIFY_FAILED' | 'TLS_ERROR' | 'TIMEOUT' | 'BAD_RESPONSE' | 'STREAM_FAILED' | 'AGENT_OFFLINE' | 'BROKER_UNREACHABLE';
 
 /** A failure talking to one agent. */
 export class ControllerError extends Error {

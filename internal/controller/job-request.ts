@@ -40,6 +40,8 @@ export interface RunSpec {
   readonly runtime?: string;
   readonly env?: Readonly<Record<string, string>>;
   readonly requiredScopes?: readonly string[];
+  /** The agent's name, signed into candidate_metadata.target_agent (SPEC §10 target binding). */
+  readonly targetAgent?: string;
 }
 
 /** A fresh, unique job id: `job-<uuid>`. */
@@ -62,7 +64,7 @@ export function buildPayload(spec: RunSpec, controllerId: string, nowSec: number
     jobId,
     prompt: '',
     command: spec.named !== undefined ? '' : spec.command,
-    candidateMetadata: meta,
+    candidateMetadata: { ...meta, ...(spec.targetAgent !== undefined ? { target_agent: spec.targetAgent } : {}) },
     pluginMetadata: {},
     requiredScopes: spec.requiredScopes === undefined ? [] : [...spec.requiredScopes],
     snapshotMetadata: '',

@@ -4,6 +4,7 @@
  * Ctrl-C cancels the job(s) on the agent(s) and exits 130; a second Ctrl-C quits at once.
  */
 import { AgentClient } from './client.js';
+import type { JobClient } from './job-client.js';
 import { fanOut } from './fanout.js';
 import type { RunSpec } from './job-request.js';
 import { namedSpecs } from './named-commands.js';
@@ -93,9 +94,14 @@ function explain(o: JobOutcome): string | null {
 }
 
 /** Run on one agent; resolves with the exit code (the job's own). */
-export async function runSingle(target: AgentTarget, asked: RunSpec, ctx: RunContext, json: boolean): Promise<number> {
+export function runSingle(target: AgentTarget, asked: RunSpec, ctx: RunContext, json: boolean): Promise<number> {
+  return runSingleOn(new AgentClient(target), asked, ctx, json);
+}
+
+/** Run on one agent through `client` (any transport; closed at the end). */
+export async function runSingleOn(client: JobClient, asked: RunSpec, ctx: RunContext, json: boolean): Promise<number> {
   const { io } = ctx;
-  const client = new AgentClient(target);
+  const target = client;
   let spec: RunSpec;
   try {
     spec = (await namedSpecs([client], asked))(client.name);
@@ -127,9 +133,13 @@ export async function runSingle(target: AgentTarget, asked: RunSpec, ctx: RunCon
 }
 
 /** Run on many agents; resolves with 0 only when every host succeeded (130 after Ctrl-C). */
-export async function runFanOut(targets: readonly AgentTarget[], spec: RunSpec, ctx: RunContext, flags: FanOutFlags): Promise<number> {
+export function runFanOut(targets: readonly AgentTarget[], spec: RunSpec, ctx: RunContext, flags: FanOutFlags): Promise<number> {
+  return runFanOutOn(targets.map((t) => new AgentClient(t)), spec, ctx, flags);
+}
+
+/** Run on many agents through `clients` (any transport; closed at the end). */
+export async function runFanOutOn(clients: readonly JobClient[], spec: RunSpec, ctx: RunContext, flags: FanOutFlags): Promise<number> {
   const { io } = ctx;
-  const clients = targets.map((t) => new AgentClient(t));
   let specFor: (agent: string) => RunSpec;
   try {
     // Named commands: every agent's definition is read first, so a wrong --param fails before anything is sent.

@@ -4,7 +4,7 @@
  * what an agent says or a network failure: the outcome carries it, so single runs and
  * fan-out report the same way.
  */
-import type { AgentClient } from './client.js';
+import type { JobClient } from './job-client.js';
 import { ControllerError } from './controller-error.js';
 import { FollowAborted } from './follow.js';
 import type { RunSpec } from './job-request.js';
@@ -56,7 +56,7 @@ export function skippedOutcome(agent: string): JobOutcome {
 }
 
 /** Submit, follow and collect one job. */
-export async function runJob(client: AgentClient, spec: RunSpec, opts: RunJobOptions): Promise<JobOutcome> {
+export async function runJob(client: JobClient, spec: RunSpec, opts: RunJobOptions): Promise<JobOutcome> {
   const started = Date.now();
   const base = { agent: client.name, timedOut: false, result: null };
   if (opts.signal?.aborted === true) return skippedOutcome(client.name);

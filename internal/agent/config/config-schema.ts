@@ -8,6 +8,7 @@ import { commandsConfigShape } from './commands-schema.js';
 import { MIN_MEMORY_BYTES } from './limits.js';
 import { runtimeConfigKeys } from './runtime-schema.js';
 import { schedulesConfigShape } from './schedules-schema.js';
+import { fleetConfigKeys } from './broker-schema.js';
 
 export { MIN_MEMORY_BYTES } from './limits.js';
 
@@ -110,6 +111,8 @@ export const configFileSchema = z.strictObject({
   ...runtimeConfigKeys,
   /** Schedules (SPEC §13). */
   ...schedulesConfigShape,
+  /** Fleet keys (SPEC §10): agent_name, labels, listen, broker, heartbeat_seconds. */
+  ...fleetConfigKeys,
 });
 
 /** The file as parsed, defaults applied. */

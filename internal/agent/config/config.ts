@@ -12,6 +12,7 @@ import { ConfigError } from '../errors.js';
 import { checkRuntimeKeys } from './runtime-schema.js';
 import { checkSchedules } from './schedules-schema.js';
 import { scheduleCall, ScheduleCommandError } from '../door/schedule-command.js';
+import { checkFleetKeys } from './broker-config.js';
 
 /** Where the daemon looks when neither --config nor QUICKCMD_CONFIG says otherwise. */
 export const DEFAULT_CONFIG_PATH = '/etc/quickcmd/agent-config.yaml';
@@ -191,10 +192,12 @@ function resolve(cfg: ConfigFile, path: string, env: ConfigEnv, deps: ConfigDeps
     throw new ConfigError('allowed_controllers', 'lists controllers for the shared secret, but no hmac_secret or hmac_secret_file is set');
   }
 
-  if (!cfg.insecure_http) {
+  checkFleetKeys(cfg, deps);
+  // Without a listener (listen: false) there is no HTTPS and no certificate to load.
+  if (!cfg.insecure_http && cfg.listen) {
     if (cfg.tls_cert_file === undefined) throw new ConfigError('tls_cert_file', 'required unless insecure_http is true');
     if (cfg.tls_key_file === undefined) throw new ConfigError('tls_key_file', 'required unless insecure_http is true');
-  } else if (cfg.tls_client_ca_file !== undefined) {
+  } else if (cfg.insecure_http && cfg.tls_client_ca_file !== undefined) {
     throw new ConfigError('tls_client_ca_file', 'mTLS needs TLS; it cannot be combined with insecure_http');
   }
   if (!cfg.allowed_images.includes(cfg.default_image)) throw new ConfigError('default_image', `${cfg.default_image} is not in allowed_images`);

@@ -11,6 +11,7 @@ import { AgentError, asAgentError, RejectionError } from '../errors.js';
 import type { JobManager } from '../jobs/job-manager.js';
 import { checkNamedCall, checkShellCommand } from './command-policy.js';
 import { jobSpecFor } from './job-limits.js';
+import { checkTarget } from './target-binding.js';
 import { accessFor } from './keyring.js';
 import type { Logger } from '../logger.js';
 import type { AgentMetrics } from '../metrics.js';
@@ -24,6 +25,8 @@ export interface RequestOrigin {
   /** Names (CN and SANs) of a verified client certificate, or null without mTLS. */
   readonly tlsIdentities: ReadonlySet<string> | null;
   readonly requestId: string;
+  /** The job must name this agent in candidate_metadata.target_agent (every job through the broker). */
+  readonly requireTarget?: boolean;
 }
 
 /** Dependencies of the intake. */
@@ -65,6 +68,7 @@ export class Intake {
       }
       signed = true;
       this.checkTimes(payload, cfg);
+      checkTarget(payload, cfg.agent_name, origin.requireTarget === true);
       if (!access.allowed) {
         throw new RejectionError('CONTROLLER_NOT_ALLOWED', 'controller is not allowed to submit jobs', `controller ${JSON.stringify(payload.controllerId)} is not in allowed_controllers`);
       }

@@ -24,6 +24,10 @@ import { mayRead } from '../door/read-access.js';
 import { registerJobListRoutes } from './job-list-route.js';
 import type { JobListFilter, JobListPage } from '../jobs/job-list.js';
 import type { ScheduleView } from '../jobs/scheduler.js';
+import { PRESET_ORIGIN } from './route-dispatch.js';
+import type { JobStore } from '../jobs/job-store.js';
+import { framesPage } from '../stream/frames-page.js';
+import { FrameEncoder } from '../stream/stream-frame.js';
 
 /** What the routes need. */
 export interface RouteDeps {
@@ -39,10 +43,17 @@ export interface RouteDeps {
   readonly listJobs: (f: JobListFilter) => JobListPage;
   /** The schedules (GET /api/v1/schedules). */
   readonly schedules: () => readonly ScheduleView[];
+  /** Stored frames, for the frames route (the follower's gap filler). */
+  readonly store: Pick<JobStore, 'framesAfter' | 'outputTotals'>;
+  /** State of the broker connection for /health, or null without a broker. */
+  readonly broker?: () => 'ok' | 'down' | null;
 }
 
 /** The origin of a Koa request. */
 export function originOf(ctx: Context, mtls: boolean): RequestOrigin {
+  // A request routed in from the broker carries its origin (no socket of its own).
+  const preset = ctx.state[PRESET_ORIGIN] as Omit<RequestOrigin, 'requestId'> | undefined;
+  if (preset !== undefined) return { ...preset, requestId: String(ctx.state['requestId']) };
   return {
     remoteAddr: ctx.req.socket.remoteAddress ?? null,
     tlsIdentities: mtls ? peerIdentities(ctx.req.socket as TLSSocket) : null,
@@ -87,6 +98,14 @@ export function buildRouter(d: RouteDeps): Router {
   router.get('/api/v1/jobs/:id', async (ctx) => {
     const { rec } = await authorize(ctx, false);
     ctx.body = { job_id: rec.jobId, status: rec.status, result: d.manager.result(rec) };
+  });
+
+  const encoder = new FrameEncoder();
+  router.get('/api/v1/jobs/:id/frames', async (ctx) => {
+    const { rec } = await authorize(ctx, false);
+    const raw = typeof ctx.query['from_seq'] === 'string' ? ctx.query['from_seq'] : '0';
+    if (!/^\d{1,15}$/.test(raw)) throw new AgentError('INVALID_PAYLOAD', 'from_seq must be a non-negative integer');
+    ctx.body = framesPage(d.store, encoder, rec, Number(raw));
   });
 
   router.post('/api/v1/jobs/:id/cancel', async (ctx) => {

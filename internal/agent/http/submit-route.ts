@@ -46,12 +46,14 @@ export interface HealthDeps {
   readonly clock: Clock;
   readonly docker: DockerHealth;
   readonly audit: AuditLog;
+  /** State of the broker connection, or null without a broker (SPEC §10). */
+  readonly broker?: () => 'ok' | 'down' | null;
 }
 
 /** The /health answer. */
 export interface HealthReport {
   readonly status: 200 | 503;
-  readonly body: { status: 'healthy' | 'unhealthy'; timestamp: number; checks: { docker: 'ok' | 'unavailable'; audit: 'ok' | 'unavailable' } };
+  readonly body: { status: 'healthy' | 'unhealthy'; timestamp: number; checks: { docker: 'ok' | 'unavailable'; audit: 'ok' | 'unavailable'; broker?: 'ok' | 'down' } };
 }
 
 /** Engine state at most a second old (a ping at most once a second), and the audit database. */
@@ -59,8 +61,10 @@ export async function healthReport(d: HealthDeps): Promise<HealthReport> {
   const docker = await Promise.race([d.docker.recent(1000), new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref())]);
   const audit = d.audit.healthy() || d.audit.probe();
   const ok = docker && audit;
+  // The broker is reported, not required: HTTPS (when listening) works without it.
+  const broker = d.broker?.() ?? null;
   return {
     status: ok ? 200 : 503,
-    body: { status: ok ? 'healthy' : 'unhealthy', timestamp: nowSeconds(d.clock), checks: { docker: docker ? 'ok' : 'unavailable', audit: audit ? 'ok' : 'unavailable' } },
+    body: { status: ok ? 'healthy' : 'unhealthy', timestamp: nowSeconds(d.clock), checks: { docker: docker ? 'ok' : 'unavailable', audit: audit ? 'ok' : 'unavailable', ...(broker !== null ? { broker } : {}) } },
   };
 }

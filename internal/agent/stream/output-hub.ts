@@ -20,9 +20,24 @@ export interface OutputListener {
   end(final: FinalInfo): void;
 }
 
+/** A follower of every job (the broker's frame publisher). */
+export interface AllJobsListener {
+  frame(jobId: string, frame: OutputFrame): void;
+  end(jobId: string, final: FinalInfo): void;
+}
+
 /** Per-job listener sets. */
 export class OutputHub {
   private readonly listeners = new Map<string, Set<OutputListener>>();
+  private readonly everyJob = new Set<AllJobsListener>();
+
+  /** Follow every job; returns the unsubscribe function (idempotent). */
+  subscribeAll(l: AllJobsListener): () => void {
+    this.everyJob.add(l);
+    return () => {
+      this.everyJob.delete(l);
+    };
+  }
 
   /** Follow a job; returns the unsubscribe function (idempotent). */
   subscribe(jobId: string, l: OutputListener): () => void {
@@ -42,6 +57,7 @@ export class OutputHub {
 
   /** Deliver a frame to every follower of the job. */
   publish(jobId: string, frame: OutputFrame): void {
+    for (const l of this.everyJob) l.frame(jobId, frame);
     const set = this.listeners.get(jobId);
     if (set === undefined) return;
     for (const l of [...set]) l.frame(frame);
@@ -49,6 +65,7 @@ export class OutputHub {
 
   /** Deliver the end of a job and forget its followers. */
   end(jobId: string, final: FinalInfo): void {
+    for (const l of this.everyJob) l.end(jobId, final);
     const set = this.listeners.get(jobId);
     if (set === undefined) return;
     this.listeners.delete(jobId);

@@ -52,7 +52,8 @@ export interface FollowerDeps {
   readonly limits: FollowerLimits;
 }
 
-function endTime(rec: JobRecord): number {
+/** When a finished job ended (epoch ms), as its final frame tells it. */
+export function endTime(rec: JobRecord): number {
   const t = rec.result === null ? Number.NaN : Date.parse(rec.result.end_time);
   return Number.isFinite(t) ? t : rec.updatedAt;
 }
