@@ -202,6 +202,7 @@ export function registerControllerCommands(program: Command, rawIo: ControllerIo
           if (r !== null) {
             const flags = [r.timed_out ? 'timed out' : '', r.oom_killed ? 'OOM-killed' : '', r.output_truncated ? 'output truncated' : ''].filter((x) => x !== '');
             rows.push(['EXIT CODE', r.exit_code === null ? '-' : String(r.exit_code)], ['STARTED', r.start_time ?? '-'], ['ENDED', r.end_time ?? '-'], ['DURATION', formatDuration(r.duration_ms)]);
+            if (r.runtime !== null) rows.push(['RUNTIME', r.runtime]);
             if (r.error !== null) rows.push(['ERROR', r.error]);
             if (flags.length > 0) rows.push(['NOTES', flags.join(', ')]);
             rows.push(['OUTPUT', `${Buffer.byteLength(r.stdout)} bytes stdout, ${Buffer.byteLength(r.stderr)} bytes stderr`]);

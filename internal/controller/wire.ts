@@ -22,6 +22,8 @@ export interface JobResult {
   readonly output_truncated: boolean;
   readonly timed_out: boolean;
   readonly oom_killed: boolean;
+  /** Isolation runtime the job ran under (SPEC §14); null from an agent before it. */
+  readonly runtime: string | null;
 }
 
 /** `GET /api/v1/jobs/:id`. */
@@ -89,6 +91,7 @@ function narrowResult(v: unknown): JobResult | null {
     output_truncated: r['output_truncated'] === true,
     timed_out: r['timed_out'] === true,
     oom_killed: r['oom_killed'] === true,
+    runtime: str(r['runtime']),
   };
 }
 

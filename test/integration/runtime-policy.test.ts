@@ -26,10 +26,10 @@ const DAEMON = path.resolve('dist/cmd/quickcmd-agent.js');
 const CLI = path.resolve('dist/cmd/quickcmd.js');
 
 /** The built CLI against one test agent (no controller config from the environment). */
-function cli(a: TestAgent, args: readonly string[]): ReturnType<typeof run> {
+function cli(a: TestAgent, args: readonly string[], words = 1): ReturnType<typeof run> {
   const conn = ['--agent', a.url, '--controller-id', a.controllerId, '--secret-file', a.secretFile, '--ca-file', a.pki.caCert];
   const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'], HOME: a.dir };
-  return run(process.execPath, [CLI, args[0] ?? '', ...conn, ...args.slice(1)], { env, timeoutMs: 120_000 });
+  return run(process.execPath, [CLI, ...args.slice(0, words), ...conn, ...args.slice(words)], { env, timeoutMs: 120_000 });
 }
 
 interface Result {
@@ -95,9 +95,13 @@ describe('runtime policy through the agent API', () => {
   it('quickcmd run --runtime runsc runs the job under gVisor where it is allowed', async () => {
     const a = await startTestAgent({ allowed_runtimes: ['runc', 'runsc'] });
     agents.push(a);
-    const c = await cli(a, ['run', '--runtime', 'runsc', '--', 'uname -r']);
+    const jobId = `cli-runsc-${Date.now()}`;
+    const c = await cli(a, ['run', '--runtime', 'runsc', '--job-id', jobId, '--', 'uname -r']);
     assert.equal(c.code, 0, c.stderr);
     assert.equal(c.stdout, '4.4.0\n');
+    const st = await cli(a, ['job', 'status', jobId], 2);
+    assert.equal(st.code, 0, st.stderr);
+    assert.match(st.stdout, /^RUNTIME +runsc$/m);
     const plain = await cli(a, ['run', '--', 'uname -r']);
     assert.equal(plain.code, 0, plain.stderr);
     assert.notEqual(plain.stdout, '4.4.0\n', 'the default stays runc');
