@@ -4,7 +4,7 @@
  * prints one table. Not part of `npm test`.
  *
  * Options: --quick (fewer samples, ~1/3 of the time), --json (machine-readable only on
- * stdout), --only=a,b (sections: cli, latency, throughput, streaming, door, footprint, warm, runtimes),
+ * stdout), --only=a,b (sections: cli, latency, throughput, streaming, door, footprint, warm, runtimes, commands),
  * --cpu-prof[=DIR] (agents write V8 CPU profiles to DIR on exit, default ./bench-profiles).
  */
 import fs from 'node:fs';
@@ -14,6 +14,7 @@ import Dockerode from 'dockerode';
 import { agentBinary, makeBenchPki } from './agent-process.js';
 import { BenchContext, type Figure } from './context.js';
 import { cliSection } from './fig-cli.js';
+import { commandsSection } from './fig-commands.js';
 import { doorSection } from './fig-door.js';
 import { footprintSection } from './fig-footprint.js';
 import { latencySection } from './fig-latency.js';
@@ -34,6 +35,7 @@ const SECTIONS: Record<string, (ctx: BenchContext) => Promise<Figure[]>> = {
   footprint: footprintSection,
   warm: warmStartSection,
   runtimes: runtimesSection,
+  commands: commandsSection,
 };
 
 /** Parsed command line. */
