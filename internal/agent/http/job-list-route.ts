@@ -100,15 +100,26 @@ export function authenticateRead(d: Pick<JobListRouteDeps, 'auth' | 'originOf'>,
   return { principal, origin };
 }
 
+/** An authenticated read, whichever transport it came by (the HTTPS route, or a broker rpc). */
+export interface ReadRequest {
+  readonly principal: Principal;
+  readonly method: string;
+  readonly pathWithQuery: string;
+  /** The query string without `?`. */
+  readonly query: string;
+  readonly remoteAddr: string | null;
+  readonly requestId: string;
+}
+
 /** Audit a refused read of an authenticated caller, then rethrow it. */
-export function refuseRead(d: Pick<JobListRouteDeps, 'audit' | 'logger'>, ctx: Context, p: Principal, origin: RequestOrigin, e: unknown): never {
+function refuseRead(d: Pick<JobListRouteDeps, 'audit' | 'logger'>, r: ReadRequest, e: unknown): never {
   if (e instanceof AgentError) {
     try {
       d.audit.appendBatched({
         type: 'request.rejected',
-        controllerId: p.open ? null : [...p.ids].join(','),
-        remoteAddr: origin.remoteAddr,
-        details: { method: ctx.method, path: ctx.originalUrl.slice(0, 512), code: e.code, reason: e.message, request_id: origin.requestId },
+        controllerId: r.principal.open ? null : [...r.principal.ids].join(','),
+        remoteAddr: r.remoteAddr,
+        details: { method: r.method, path: r.pathWithQuery.slice(0, 512), code: e.code, reason: e.message, request_id: r.requestId },
       });
     } catch (auditErr) {
       d.logger?.error({ err: auditErr }, 'could not audit a refused request');
@@ -117,29 +128,40 @@ export function refuseRead(d: Pick<JobListRouteDeps, 'audit' | 'logger'>, ctx: C
   throw e;
 }
 
-/** Add `GET /api/v1/jobs` to the router. */
-export function registerJobListRoutes(router: Router, d: JobListRouteDeps): void {
-  router.get('/api/v1/jobs', (ctx) => {
-    const { principal, origin } = authenticateRead(d, ctx);
-    let filter: JobListFilter;
-    try {
-      filter = parseJobListQuery(ctx.querystring, principal, d.config());
-    } catch (e) {
-      refuseRead(d, ctx, principal, origin, e);
-    }
-    ctx.body = d.listJobs(filter);
-  });
+/** `GET /api/v1/jobs`: the page for this caller; throws AgentError (audited). */
+export function jobListAnswer(d: Omit<JobListRouteDeps, 'originOf' | 'auth'>, r: ReadRequest): JobListPage {
+  let filter: JobListFilter;
+  try {
+    filter = parseJobListQuery(r.query, r.principal, d.config());
+  } catch (e) {
+    refuseRead(d, r, e);
+  }
+  return d.listJobs(filter);
+}
 
-  router.get('/api/v1/schedules', (ctx) => {
-    const { principal, origin } = authenticateRead(d, ctx);
-    try {
-      if (ctx.querystring !== '') throw badParam(new URLSearchParams(ctx.querystring).keys().next().value?.slice(0, 64) ?? '', 'unknown (this route takes none)');
-      if (!principal.open && !holdsScope(principal, d.config(), READ_ALL_SCOPE)) {
-        throw new AgentError('INSUFFICIENT_SCOPES', `listing schedules needs scope ${READ_ALL_SCOPE}`);
-      }
-    } catch (e) {
-      refuseRead(d, ctx, principal, origin, e);
+/** `GET /api/v1/schedules` (scope jobs:read-all); throws AgentError (audited). */
+export function scheduleListAnswer(d: Omit<JobListRouteDeps, 'originOf' | 'auth'>, r: ReadRequest): { schedules: readonly ScheduleView[] } {
+  try {
+    if (r.query !== '') throw badParam(new URLSearchParams(r.query).keys().next().value?.slice(0, 64) ?? '', 'unknown (this route takes none)');
+    if (!r.principal.open && !holdsScope(r.principal, d.config(), READ_ALL_SCOPE)) {
+      throw new AgentError('INSUFFICIENT_SCOPES', `listing schedules needs scope ${READ_ALL_SCOPE}`);
     }
-    ctx.body = { schedules: d.schedules() };
+  } catch (e) {
+    refuseRead(d, r, e);
+  }
+  return { schedules: d.schedules() };
+}
+
+/** Add `GET /api/v1/jobs` and `GET /api/v1/schedules` to the router. */
+export function registerJobListRoutes(router: Router, d: JobListRouteDeps): void {
+  const read = (ctx: Context): ReadRequest => {
+    const { principal, origin } = authenticateRead(d, ctx);
+    return { principal, method: ctx.method, pathWithQuery: ctx.originalUrl, query: ctx.querystring, remoteAddr: origin.remoteAddr, requestId: origin.requestId };
+  };
+  router.get('/api/v1/jobs', (ctx) => {
+    ctx.body = jobListAnswer(d, read(ctx));
+  });
+  router.get('/api/v1/schedules', (ctx) => {
+    ctx.body = scheduleListAnswer(d, read(ctx));
   });
 }
