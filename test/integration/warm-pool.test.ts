@@ -22,6 +22,7 @@ import { freePort, prepareAgentDir, spawnAgent, type SpawnedAgent } from '../hel
 import { status, submit, waitForEnd, type ClientTarget } from '../helpers/client.js';
 import { until } from '../helpers/wait.js';
 import { removeLabelled, requireDocker, TEST_IMAGE } from '../helpers/docker.js';
+import { requireRuntime } from '../helpers/runtimes.js';
 
 /** Collects output per stream. */
 class Collect implements OutputSink {
@@ -61,6 +62,49 @@ describe('warm pool protocol (pure)', () => {
     assert.deepEqual(strip(warm), strip(cold));
     assert.equal(warm.Labels?.[LABEL_POOL], profileKey(PROFILE));
     assert.deepEqual([warm.OpenStdin, warm.StdinOnce, warm.AttachStdin], [true, true, true]);
+  });
+});
+
+// SPEC §14: the pool keeps the runtime of its profile; a job of another runtime never takes one.
+describe('WarmPoolSandbox per runtime (runsc profile)', () => {
+  let docker: Dockerode;
+  const agentId = `warm-runsc-${crypto.randomUUID()}`;
+  let pool: WarmPoolSandbox;
+  const RUNSC = { ...PROFILE, runtime: 'runsc' as const, pidsLimit: 32 };
+  const spec = (command: string, over: Partial<SandboxSpec> = {}): SandboxSpec => ({ ...RUNSC, agentId, jobId: `job-${crypto.randomUUID()}`, command, env: {}, ...over });
+
+  before(async () => {
+    docker = await requireDocker();
+    await requireRuntime(docker, 'runsc');
+    pool = new WarmPoolSandbox({ docker, cold: new DockerSandbox({ docker }), size: 1, template: () => ({ ...RUNSC, agentId }), logMaxBytes: 128 * 1024 * 1024 });
+    await pool.ready();
+  });
+
+  after(async () => {
+    await pool?.close();
+    if (docker !== undefined) await removeLabelled(docker, LABEL_AGENT, agentId);
+  });
+
+  it('warm containers are runsc; a runsc job takes one, a runc job starts cold under runc', async () => {
+    const [idle] = await docker.listContainers({ all: true, filters: { label: [`${LABEL_AGENT}=${agentId}`] } });
+    assert.ok(idle !== undefined, 'the pool holds a container');
+    assert.equal((await docker.getContainer(idle.Id).inspect()).HostConfig.Runtime, 'runsc');
+    const runOne = async (s: SandboxSpec): Promise<{ stdout: string; runtime: string }> => {
+      const sink = new Collect();
+      const h = await pool.start(s, sink);
+      const runtime = String((await docker.getContainer(h.containerId).inspect()).HostConfig.Runtime);
+      await h.wait();
+      await h.destroy();
+      return { stdout: sink.text('stdout'), runtime };
+    };
+    const before = pool.stats();
+    const warm = await runOne(spec('uname -r'));
+    assert.equal(pool.stats().taken, before.taken + 1);
+    assert.deepEqual(warm, { stdout: '4.4.0\n', runtime: 'runsc' });
+    const cold = await runOne(spec('echo cold', { runtime: 'runc', pidsLimit: 32 }));
+    assert.equal(pool.stats().taken, before.taken + 1, 'a runc job never takes a runsc container');
+    assert.equal(pool.stats().cold, before.cold + 1);
+    assert.deepEqual(cold, { stdout: 'cold\n', runtime: 'runc' });
   });
 });
 
