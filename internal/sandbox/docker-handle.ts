@@ -74,6 +74,11 @@ export class DockerHandle implements SandboxHandle {
     return this.destroying;
   }
 
+  /** The agent is about to signal this container itself (supervisor.ts): a signal exit is then not the engine's doing. */
+  expectStop(): void {
+    this.stopRequested = true;
+  }
+
   /** Releases the socket and the pending wait request (agent shutdown); the container keeps running. */
   detach(): void {
     this.abort.abort();

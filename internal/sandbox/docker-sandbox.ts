@@ -12,6 +12,8 @@ import { OutputPump, SkipSink } from './output-pump.js';
 import type { ManagedContainer, OutputSink, ReplayOffsets, Sandbox, SandboxHandle, SandboxSpec } from './sandbox.js';
 import { dockerFailure, isNotFound, SandboxError, toSandboxError } from './sandbox-error.js';
 import { engineRuntimes } from './runtimes.js';
+import { startFileJob, supervisedReattach } from './file-job-start.js';
+import { isFileJob } from './supervisor.js';
 
 export { SandboxError } from './sandbox-error.js';
 export type { SandboxErrorCode } from './sandbox-error.js';
@@ -31,7 +33,7 @@ export class DockerSandbox implements Sandbox {
   private readonly docker: Dockerode;
   private readonly logger: SandboxLogger | undefined;
   private readonly logMaxBytes: number;
-  private readonly live = new Set<DockerHandle>();
+  private readonly live = new Set<{ detach(): void }>();
   private closed = false;
 
   constructor(deps: DockerSandboxDeps) {
@@ -43,6 +45,7 @@ export class DockerSandbox implements Sandbox {
   /** Creates, attaches and starts one job's container; output flows to `sink` from the first byte. */
   async start(spec: SandboxSpec, sink: OutputSink): Promise<SandboxHandle> {
     this.assertOpen();
+    if (isFileJob(spec)) return startFileJob({ docker: this.docker, logger: this.logger, logMaxBytes: this.logMaxBytes, live: this.live, checkRuntime: assertRuntime }, spec, sink);
     let options: Dockerode.ContainerCreateOptions;
     try {
       options = containerOptions(spec, { logMaxBytes: this.logMaxBytes });
@@ -89,8 +92,10 @@ export class DockerSandbox implements Sandbox {
     this.assertOpen();
     const container = this.docker.getContainer(containerId);
     let running: boolean;
+    let answer: unknown;
     try {
-      running = containerState(await container.inspect()).running;
+      answer = await container.inspect();
+      running = containerState(answer).running;
     } catch (e) {
       if (isNotFound(e)) throw new SandboxError('SANDBOX_ERROR', `container ${containerId} is gone`, { cause: e });
       throw toSandboxError(e, `inspecting container ${containerId}`);
@@ -110,7 +115,13 @@ export class DockerSandbox implements Sandbox {
       await last.done;
       if (last.error !== null) throw last.error;
     };
-    return this.track(new DockerHandle(container, pump, this.logger, running ? catchUp : null, (h) => this.live.delete(h)));
+    const plain = new DockerHandle(container, pump, this.logger, running ? catchUp : null, (h) => this.live.delete(h));
+    const supervised = running ? supervisedReattach(container, answer, plain, this.logger, (h) => this.live.delete(h)) : null;
+    if (supervised !== null) {
+      this.live.add(supervised);
+      return supervised;
+    }
+    return this.track(plain);
   }
 
   /** Containers labelled with this agent's id, running or not. */

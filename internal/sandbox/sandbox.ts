@@ -30,6 +30,54 @@ export interface SandboxSpec {
   readonly sandboxUser: string;
   /** Docker runtime (SPEC §14), already checked against the config; runc when absent. */
   readonly runtime?: RuntimeName;
+  /** Files placed in /workspace before the command starts (SPEC §12); absent or empty: none. */
+  readonly files?: readonly InputFile[];
+  /** Paths under /workspace collected after the command ends; absent or empty: none. */
+  readonly artifacts?: readonly string[];
+  /** Bounds of the collection; required when `artifacts` is non-empty. */
+  readonly artifactLimits?: ArtifactLimits;
+}
+
+/** One input file, already validated (path rules, mode, caps) by the door. */
+export interface InputFile {
+  /** Relative to /workspace, `/`-separated, every component `[A-Za-z0-9._-]{1,100}`. */
+  readonly path: string;
+  /** 0o644 or 0o755. */
+  readonly mode: number;
+  readonly content: Buffer;
+}
+
+/** Caps of one job's artifact collection. */
+export interface ArtifactLimits {
+  readonly maxFiles: number;
+  readonly maxBytes: number;
+}
+
+/** One collected regular file. */
+export interface CollectedArtifact {
+  /** Relative to /workspace. */
+  readonly path: string;
+  readonly size: number;
+  /** Lowercase hex SHA-256 of `data`. */
+  readonly sha256: string;
+  readonly data: Buffer;
+}
+
+/** Something asked for (or found under an asked-for directory) that was not collected, and why. */
+export interface SkippedArtifact {
+  readonly path: string;
+  /** symlink | fifo | hardlink | other | missing | parent-not-directory | bad-name */
+  readonly reason: string;
+}
+
+/** What collection brought back; bounded by ArtifactLimits whatever the container sent. */
+export interface ArtifactCollection {
+  readonly files: readonly CollectedArtifact[];
+  readonly skipped: readonly SkippedArtifact[];
+  /** A cap was reached: collection stopped there. */
+  readonly truncated: boolean;
+  /** Set when collection could not complete (container gone, stream broken, deadline). */
+  readonly error: string | null;
 }
 
 /** Receives demultiplexed output as it arrives, in order, uncapped (the caller caps). */
@@ -56,6 +104,8 @@ export interface SandboxHandle {
   stop(graceSeconds: number): Promise<void>;
   /** Remove the container (force). Idempotent; "no such container" is success. */
   destroy(): Promise<void>;
+  /** The artifacts collected after the command ended; settles with or after `wait()`. Absent when none were asked for. */
+  artifacts?(): Promise<ArtifactCollection>;
 }
 
 /** A container carrying this agent's label. */

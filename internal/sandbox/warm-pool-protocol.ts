@@ -96,6 +96,9 @@ export function coldReason(spec: SandboxSpec, key: string): string | null {
   // A named command's argv must reach exec without any shell parsing it; the pool's PID 1
   // is a shell that runs `/bin/sh -c`, so argv jobs always start cold.
   if (spec.argv !== undefined) return 'job runs a named command (argv without a shell)';
+  // A warm PID 1 is already waiting for its command: input files and artifacts need the
+  // file-job supervisor as PID 1 from the create on (supervisor.ts), so those jobs start cold.
+  if ((spec.files?.length ?? 0) > 0 || (spec.artifacts?.length ?? 0) > 0) return 'job has input files or artifacts';
   if (spec.command.includes('\0')) return 'command contains a NUL byte';
   if (Buffer.byteLength(spec.command, 'utf8') > WARM_MAX_COMMAND_BYTES) return 'command is longer than the warm protocol carries';
   if (profileKey(profileOf(spec)) !== key) return 'limits or image differ from the warm profile';
