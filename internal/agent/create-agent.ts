@@ -118,7 +118,7 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
   });
   app.use(errorMiddleware(logger));
   const brokerState = (): 'ok' | 'down' | null => broker?.state() ?? null;
-  const router = buildRouter({ config, clock, intake, auth, manager, docker, audit, metrics, listJobs: (f) => listJobs(db, f), schedules: () => scheduler.view(), store, broker: brokerState });
+  const router = buildRouter({ config, clock, intake, auth, manager, docker, audit, metrics, listJobs: (f) => listJobs(db, f), schedules: () => scheduler.view(), store, broker: brokerState, files: store.files });
   app.use(router.routes());
   const broker: BrokerTransport | null = initial.broker === undefined
     ? null

@@ -77,4 +77,27 @@ export const MIGRATIONS: readonly string[] = [
     updated_at    INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  `
+  -- Input files of a job (SPEC §12), kept until it runs; deleted when it finishes or is pruned.
+  CREATE TABLE job_inputs (
+    job_id  TEXT    NOT NULL,
+    seq     INTEGER NOT NULL,
+    path    TEXT    NOT NULL,
+    mode    INTEGER NOT NULL,
+    data    BLOB    NOT NULL,
+    PRIMARY KEY (job_id, seq)
+  ) WITHOUT ROWID;
+
+  -- Artifacts collected from a finished job (SPEC §12), pruned with the job.
+  CREATE TABLE job_artifacts (
+    job_id  TEXT    NOT NULL,
+    seq     INTEGER NOT NULL,
+    path    TEXT    NOT NULL,
+    size    INTEGER NOT NULL,
+    sha256  TEXT    NOT NULL,
+    data    BLOB    NOT NULL,
+    PRIMARY KEY (job_id, seq)
+  ) WITHOUT ROWID;
+  CREATE UNIQUE INDEX job_artifacts_path ON job_artifacts(job_id, path);
+  `,
 ];

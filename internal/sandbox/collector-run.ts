@@ -47,6 +47,9 @@ export async function runCollector(container: Dockerode.Container, plan: Collect
   const tarStream = new PassThrough();
   const demux = new Demuxer();
   let stderr = '';
+  // Whatever the container sends, no more than the reader could ever accept is held.
+  const stdoutCap = plan.maxBytes + (plan.maxFiles + 512) * 4096;
+  let stdoutBytes = 0;
   let ready = false;
   let onReady: () => void = () => {};
   const readyP = new Promise<void>((resolve) => (onReady = resolve));
@@ -58,8 +61,13 @@ export async function runCollector(container: Dockerode.Container, plan: Collect
     socket.on('data', (chunk: Buffer) => {
       try {
         for (const piece of demux.push(chunk)) {
+          // stdout and stderr reach us through separate pipes, in no fixed order: tar bytes
+          // may arrive before the `ready` line, so stdout is kept whatever came first (the
+          // collector writes nothing on stdout before it is ready).
           if (piece.stream === 'stdout') {
-            if (ready) tarStream.write(piece.data);
+            stdoutBytes += piece.data.length;
+            if (stdoutBytes > stdoutCap) throw new Error('collector output past every bound');
+            tarStream.write(piece.data);
             continue;
           }
           if (stderr.length < MAX_STDERR_BYTES) stderr += piece.data.toString('utf8');
@@ -93,9 +101,10 @@ export async function runCollector(container: Dockerode.Container, plan: Collect
       }, deadlineMs);
       timer.unref();
     });
-    const reading = readArtifacts(tarStream, { maxFiles: plan.maxFiles, maxBytes: plan.maxBytes }, plan.paths);
-    const collection = await reading;
-    socket.destroy();
+    const collection = await readArtifacts(tarStream, { maxFiles: plan.maxFiles, maxBytes: plan.maxBytes }, plan.paths);
+    // Past a cap the collector may still be writing: cut it. Otherwise let the exec end, so
+    // every `skip` line (stderr, ordered freely against stdout) has arrived.
+    if (collection.truncated) socket.destroy();
     await Promise.race([ended, deadline]);
     clearTimeout(timer);
     const skipped = [...skipsOf(stderr, plan), ...collection.skipped];

@@ -9,6 +9,7 @@ import { MIN_MEMORY_BYTES } from './limits.js';
 import { runtimeConfigKeys } from './runtime-schema.js';
 import { schedulesConfigShape } from './schedules-schema.js';
 import { fleetConfigKeys } from './broker-schema.js';
+import { filesConfigSchema } from './files-schema.js';
 
 export { MIN_MEMORY_BYTES } from './limits.js';
 
@@ -113,6 +114,7 @@ export const configFileSchema = z.strictObject({
   ...schedulesConfigShape,
   /** Fleet keys (SPEC §10): agent_name, labels, listen, broker, heartbeat_seconds. */
   ...fleetConfigKeys,
+  ...filesConfigSchema,
 });
 
 /** The file as parsed, defaults applied. */

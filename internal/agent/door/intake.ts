@@ -12,6 +12,7 @@ import type { JobManager } from '../jobs/job-manager.js';
 import { checkNamedCall, checkShellCommand } from './command-policy.js';
 import { jobSpecFor } from './job-limits.js';
 import { checkTarget } from './target-binding.js';
+import { filesAudit, jobFilesFor, withFiles } from './job-files.js';
 import { accessFor } from './keyring.js';
 import type { Logger } from '../logger.js';
 import type { AgentMetrics } from '../metrics.js';
@@ -85,7 +86,8 @@ export class Intake {
       // SPEC §11, after the scopes: which command may run, then its parameters.
       const named = call === null ? null : checkNamedCall(cfg, access.scopes, call);
       if (call === null) checkShellCommand(cfg, access.scopes);
-      const spec = jobSpecFor(payload, cfg, named);
+      const files = jobFilesFor(payload, cfg);
+      const spec = withFiles(jobSpecFor(payload, cfg, named), files);
       if (!this.d.manager.isAccepting) throw new AgentError('SHUTTING_DOWN', 'agent is shutting down', { expose: true });
       this.d.manager.checkCapacity();
       if (!this.d.docker.up) throw new AgentError('DOCKER_UNAVAILABLE', 'container engine unavailable; retry later', { expose: true });
@@ -93,8 +95,10 @@ export class Intake {
         jobId: payload.jobId,
         controllerId: payload.controllerId,
         spec,
+        inputs: files.inputs,
         remoteAddr: origin.remoteAddr,
         auditDetails: {
+          ...filesAudit(files),
           command: payload.command,
           prompt: payload.prompt,
           required_scopes: payload.requiredScopes ?? [],

@@ -28,6 +28,8 @@ import { PRESET_ORIGIN } from './route-dispatch.js';
 import type { JobStore } from '../jobs/job-store.js';
 import { framesPage } from '../stream/frames-page.js';
 import { FrameEncoder } from '../stream/stream-frame.js';
+import type { JobFilesStore } from '../jobs/job-files-store.js';
+import { addArtifactRoutes } from './artifact-routes.js';
 
 /** What the routes need. */
 export interface RouteDeps {
@@ -47,6 +49,8 @@ export interface RouteDeps {
   readonly store: Pick<JobStore, 'framesAfter' | 'outputTotals'>;
   /** State of the broker connection for /health, or null without a broker. */
   readonly broker?: () => 'ok' | 'down' | null;
+  /** Artifacts of finished jobs (SPEC §12). */
+  readonly files: JobFilesStore;
 }
 
 /** The origin of a Koa request. */
@@ -107,6 +111,7 @@ export function buildRouter(d: RouteDeps): Router {
     if (!/^\d{1,15}$/.test(raw)) throw new AgentError('INVALID_PAYLOAD', 'from_seq must be a non-negative integer');
     ctx.body = framesPage(d.store, encoder, rec, Number(raw));
   });
+  addArtifactRoutes(router, authorize, d.files);
 
   router.post('/api/v1/jobs/:id/cancel', async (ctx) => {
     const { rec, origin } = await authorize(ctx, true);

@@ -7,6 +7,8 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import { DEFAULT_RUNTIME, type RuntimeName } from '../../sandbox/runtimes.js';
 import { rfc3339, type Clock } from '../clock.js';
 import { AgentError, asAgentError } from '../errors.js';
+import type { ArtifactCollection } from '../../sandbox/sandbox.js';
+import { artifactAudit, artifactFields } from './job-artifacts.js';
 import type { JobStore } from './job-store.js';
 import { canTransition, isTerminal, type AcceptedJob, type JobRecord, type JobResult, type JobStatus, type StoredResult } from './job.js';
 import type { AgentMetrics } from '../metrics.js';
@@ -35,6 +37,7 @@ export class JobLedger {
     try {
       this.d.store.transaction(() => {
         this.d.store.insertPending(job.jobId, job.controllerId, job.spec, this.d.clock.nowMs());
+        if (job.inputs !== undefined && job.inputs.length > 0) this.d.store.files.insertInputs(job.jobId, job.inputs);
         this.d.audit.append({
           type: 'job.accepted',
           jobId: job.jobId,
@@ -59,10 +62,14 @@ export class JobLedger {
   }
 
   /** A terminal state with its result and the job.finished event, in one transaction. */
-  record(rec: JobRecord, from: JobStatus, to: JobStatus, result: StoredResult, extra: Record<string, unknown>): void {
+  record(rec: JobRecord, from: JobStatus, to: JobStatus, result: StoredResult, extra: Record<string, unknown>, artifacts: ArtifactCollection | null = null): void {
     if (!canTransition(from, to)) throw new Error(`illegal job transition ${from} → ${to} for ${rec.jobId}`);
+    const files = artifactFields(rec.spec, artifacts);
+    result = { ...result, ...files };
+    extra = { ...extra, ...artifactAudit(files) };
     this.d.store.transaction(() => {
       this.d.store.finish(rec.jobId, to, result, this.d.clock.nowMs());
+      this.d.store.files.finish(rec.jobId, artifacts?.files ?? []);
       this.d.audit.append({
         type: 'job.finished',
         jobId: rec.jobId,

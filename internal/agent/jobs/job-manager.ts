@@ -5,7 +5,7 @@
  * Sandbox with its timeout, cancellation and result.
  */
 import type { AuditLog } from '../../audit/audit-log.js';
-import type { Sandbox, SandboxHandle } from '../../sandbox/sandbox.js';
+import type { ArtifactCollection, Sandbox, SandboxHandle } from '../../sandbox/sandbox.js';
 import { SandboxError } from '../../sandbox/sandbox-error.js';
 import { rfc3339, type Clock } from '../clock.js';
 import type { AgentConfig } from '../config/config.js';
@@ -17,6 +17,7 @@ import type { JobStore } from './job-store.js';
 import { isTerminal, type AcceptedJob, type JobRecord, type JobResult, type JobSpec, type JobStatus, type StoredResult } from './job.js';
 import { JobLedger, runtimeOfJob } from './job-ledger.js';
 import { sandboxSpecFor } from '../door/job-limits.js';
+import { collectedArtifacts, withJobFiles } from './job-artifacts.js';
 import type { Logger } from '../logger.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { OutputHub } from '../stream/output-hub.js';
@@ -50,6 +51,8 @@ interface Run {
   timedOut: boolean;
   cancelled: boolean;
   shutdown: boolean;
+  /** Collected after the command ended (SPEC §12); null without artifacts. */
+  artifacts: ArtifactCollection | null;
   done: Promise<void>;
 }
 
@@ -231,6 +234,7 @@ export class JobManager {
       timedOut: false,
       cancelled: false,
       shutdown: false,
+      artifacts: null,
       done: Promise.resolve(),
     };
     this.runs.set(rec.jobId, run);
@@ -257,7 +261,7 @@ export class JobManager {
     try {
       if (adoptContainer === null) {
         const t0 = performance.now();
-        handle = await this.d.sandbox.start(sandboxSpecFor(rec, this.d.config(), this.d.agentId), run.output);
+        handle = await this.d.sandbox.start(withJobFiles(sandboxSpecFor(rec, this.d.config(), this.d.agentId), rec, this.d.store, this.d.config()), run.output);
         this.d.metrics.sandboxStart.observe({ runtime: runtimeOfJob(rec) }, (performance.now() - t0) / 1000);
         run.startMs = this.d.clock.nowMs();
         this.d.store.setSandbox(rec.jobId, handle.containerId, run.startMs);
@@ -295,6 +299,7 @@ export class JobManager {
       void handle.stop(STOP_GRACE_SECONDS);
     }, Math.max(0, rec.spec.timeoutSeconds * 1000 - elapsed));
     const exit = await handle.wait();
+    run.artifacts = await collectedArtifacts(handle, rec.spec);
     clearTimeout(run.timer);
     if (this.detached) return;
     const outcome = decideOutcome({
@@ -325,7 +330,7 @@ export class JobManager {
       oom_killed: o.oomKilled,
       runtime: runtimeOfJob(rec),
     };
-    this.ledger.record(rec, from, o.status, result, { stdout_bytes: summary.stdoutBytes, stderr_bytes: summary.stderrBytes, output_sha256: summary.sha256 });
+    this.ledger.record(rec, from, o.status, result, { stdout_bytes: summary.stdoutBytes, stderr_bytes: summary.stderrBytes, output_sha256: summary.sha256 }, run.artifacts);
     this.runs.delete(rec.jobId);
     this.d.metrics.jobsRunning.set(this.runs.size);
     this.d.metrics.finished(o.status, run.startMs === null ? null : result.duration_ms / 1000, result.runtime);

@@ -6,6 +6,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../../audit/database.js';
 import type { StreamName } from '../../sandbox/sandbox.js';
+import { JobFilesStore } from './job-files-store.js';
 import { parseStatus, type JobRecord, type JobSpec, type JobStatus, type StoredResult } from './job.js';
 
 /** One stored output frame. */
@@ -56,6 +57,8 @@ function toFrame(r: FrameRow): OutputFrame {
 
 /** Prepared-statement store over the agent database. */
 export class JobStore {
+  /** Input files and artifacts of jobs (SPEC §12), pruned with them. */
+  readonly files: JobFilesStore;
   private readonly s: {
     accepted: Statement<[string]>;
     insertId: Statement<[string, string, number]>;
@@ -77,6 +80,7 @@ export class JobStore {
   };
 
   constructor(private readonly db: Db) {
+    this.files = new JobFilesStore(db);
     this.s = {
       accepted: db.prepare('SELECT 1 FROM accepted_job_ids WHERE job_id = ?'),
       insertId: db.prepare('INSERT INTO accepted_job_ids (job_id, controller_id, accepted_at) VALUES (?, ?, ?)'),
@@ -168,6 +172,7 @@ export class JobStore {
   /** Delete finished jobs and their output last updated before `beforeMs`; accepted ids stay forever. */
   prune(beforeMs: number): number {
     return this.transaction(() => {
+      this.files.prune(beforeMs);
       this.s.pruneOutput.run(beforeMs);
       return this.s.pruneJobs.run(beforeMs).changes;
     });

@@ -3,6 +3,7 @@
  * legal state changes), the execution spec derived from a verified payload, the accepted
  * job, and the result shape of SPEC §4.
  */
+import type { InputFile } from '../../sandbox/sandbox.js';
 import { asJobStatus, type JobStatus } from '../wire/job-states.js';
 
 import type { RuntimeName } from '../../sandbox/runtimes.js';
@@ -37,6 +38,8 @@ export interface AcceptedJob {
   readonly jobId: string;
   readonly controllerId: string;
   readonly spec: JobSpec;
+  /** Input files with their content (SPEC §12), stored with the job. */
+  readonly inputs?: readonly InputFile[];
   readonly remoteAddr: string | null;
   /** Extra audit details (payload summary: command, prompt, scopes, ttl). */
   readonly auditDetails: Readonly<Record<string, unknown>>;
@@ -68,6 +71,25 @@ export interface JobSpec {
   readonly pidsLimit: number;
   readonly env: Readonly<Record<string, string>>;
   readonly requiredScopes: readonly string[];
+  /** Input files (SPEC §12) without content (that is in job_inputs); absent: none. */
+  readonly files?: readonly InputMeta[];
+  /** Artifact paths to collect (SPEC §12); absent: none. */
+  readonly artifacts?: readonly string[];
+}
+
+/** An input file as recorded with the job and in job.accepted. */
+export interface InputMeta {
+  readonly path: string;
+  readonly mode: '0644' | '0755';
+  readonly size: number;
+  readonly sha256: string;
+}
+
+/** One collected artifact as the result lists it. */
+export interface ArtifactEntry {
+  readonly path: string;
+  readonly size: number;
+  readonly sha256: string;
 }
 
 /** The stored outcome of a finished job, without output (output lives in job_output). */
@@ -83,6 +105,12 @@ export interface StoredResult {
   readonly oom_killed: boolean;
   /** Docker runtime the job ran (or would have run) under (SPEC §14). */
   readonly runtime: string;
+  /** Present when the job asked for artifacts (SPEC §12). */
+  readonly artifacts?: readonly ArtifactEntry[];
+  readonly artifacts_skipped?: readonly { readonly path: string; readonly reason: string }[];
+  readonly artifacts_truncated?: boolean;
+  /** Why collection did not complete, when it did not. */
+  readonly artifacts_error?: string | null;
 }
 
 /** The wire result (SPEC §4). */
