@@ -236,4 +236,20 @@ describe('scheduler with an injected clock', () => {
     assert.deepEqual(a.agent.scheduler.view().map((s) => s.name), ['other']);
     await settle(a, [...acceptedIds(a, 'every'), ...acceptedIds(a, 'other')]);
   });
+
+  it('a disabled schedule never fires; enabled later it starts then, with nothing reported missed', async () => {
+    const clock = new FakeClock('2026-12-01T10:59:59.500Z');
+    const off = { name: 'hourly', cron: '0 * * * *', command: 'tick', enabled: false };
+    const a = await agentAt(clock, [off]);
+    clock.advance(3 * 3600_000);
+    assert.deepEqual(acceptedIds(a, 'hourly'), []);
+    assert.equal(a.agent.scheduler.view()[0]?.next_run, null);
+    const env = prepareAgentDir({ commands: COMMANDS, schedules: [{ ...off, enabled: true }], max_concurrent_jobs: 10 }, { dir: a.dir, pki: a.pki, secret: a.secret });
+    a.agent.reload(loadConfig(env.configPath, {}));
+    assert.equal(a.agent.scheduler.view()[0]?.next_run, '2026-12-01T14:00:00.000Z');
+    clock.advance(3600_000);
+    assert.deepEqual(acceptedIds(a, 'hourly'), ['sched-hourly-20261201T140000Z']);
+    assert.deepEqual(auditEvents(a, 'schedule.missed'), []);
+    await settle(a, acceptedIds(a, 'hourly'));
+  });
 });

@@ -94,6 +94,8 @@ export class Scheduler {
       const old = this.entries.get(def.name);
       if (old === undefined) next.set(def.name, this.load(def));
       else {
+        // A schedule enabled by this reload starts now: its disabled time is not "missed".
+        if (!old.s.def.enabled && def.enabled) old.cursor = Math.max(old.cursor, this.d.clock.nowMs());
         old.s = compileSchedule(def, this.d.agentId);
         next.set(def.name, old);
       }
@@ -153,7 +155,14 @@ export class Scheduler {
     this.closed = true;
     this.timer?.();
     this.timer = null;
-    for (const e of this.entries.values()) this.dropWaiting(e, 'agent stopped');
+    for (const e of this.entries.values()) {
+      this.dropWaiting(e, 'agent stopped');
+      // A disabled schedule's time is not missed: enabled after a restart, it starts from here.
+      if (!e.s.def.enabled) {
+        e.cursor = Math.max(e.cursor, this.d.clock.nowMs());
+        this.persist(e, 0, 0);
+      }
+    }
   }
 
   private load(def: ScheduleConfig): Entry {
