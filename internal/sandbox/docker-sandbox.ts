@@ -2,7 +2,8 @@
  * The Sandbox over dockerode (SPEC §5). One job = create → attach → start → wait → remove,
  * with the attach made before the start so no byte is lost, and no image inspect before the
  * create: the create itself answers 404 for a missing image (it never pulls), which saves a
- * round trip on every job.
+ * round trip on every job. Between create and start the container is inspected (beside the
+ * attach) and started only if the engine recorded the chosen runtime (SPEC §14).
  */
 import type Dockerode from 'dockerode';
 import { containerOptions, DEFAULT_LOG_MAX_BYTES, runtimeOf } from './container-options.js';
