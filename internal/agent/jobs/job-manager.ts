@@ -1,29 +1,24 @@
 /**
  * The job manager: the only owner of job state. Every change goes through `transition`,
  * checked against the table in job.ts, persisted, audited and counted in one place. It
- * keeps the FIFO queue, enforces max_concurrent_jobs, and runs each job through the
- * Sandbox with its timeout, cancellation and result.
+ * keeps the FIFO queue, enforces max_concurrent_jobs, cancels and shuts down, and records
+ * each job's end; one run in the sandbox (start, timeout, wait, removal) is job-run.ts.
  */
 import type { AuditLog } from '../../audit/audit-log.js';
-import type { ArtifactCollection, Sandbox, SandboxHandle } from '../../sandbox/sandbox.js';
-import { SandboxError } from '../../sandbox/sandbox-error.js';
+import type { Sandbox } from '../../sandbox/sandbox.js';
 import { rfc3339, type Clock } from '../clock.js';
 import type { AgentConfig } from '../config/config.js';
 import type { DockerHealth } from '../docker-health.js';
 import { AgentError } from '../errors.js';
-import { decideOutcome, type Outcome } from './job-outcome.js';
+import type { Outcome } from './job-outcome.js';
 import { JobOutput, type OutputStart } from './job-output.js';
 import type { JobStore } from './job-store.js';
-import { isTerminal, type AcceptedJob, type JobRecord, type JobResult, type JobSpec, type JobStatus, type StoredResult } from './job.js';
+import { isTerminal, type AcceptedJob, type JobRecord, type JobResult, type JobStatus, type StoredResult } from './job.js';
 import { JobLedger, runtimeOfJob } from './job-ledger.js';
-import { sandboxSpecFor } from '../door/job-limits.js';
-import { collectedArtifacts, withJobFiles } from './job-artifacts.js';
+import { executeRun, STOP_GRACE_SECONDS, type Run, type RunHost } from './job-run.js';
 import type { Logger } from '../logger.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { OutputHub } from '../stream/output-hub.js';
-
-/** Seconds between SIGTERM and SIGKILL when the agent stops a container. */
-export const STOP_GRACE_SECONDS = 2;
 
 /** Everything the manager needs, passed in. */
 export interface JobManagerDeps {
@@ -40,22 +35,6 @@ export interface JobManagerDeps {
   readonly config: () => AgentConfig;
 }
 
-/** In-memory state of a job that holds (or is getting) a container. */
-interface Run {
-  readonly jobId: string;
-  readonly spec: JobSpec;
-  readonly output: JobOutput;
-  handle: SandboxHandle | null;
-  startMs: number | null;
-  timer: NodeJS.Timeout | null;
-  timedOut: boolean;
-  cancelled: boolean;
-  shutdown: boolean;
-  /** Collected after the command ended (SPEC §12); null without artifacts. */
-  artifacts: ArtifactCollection | null;
-  done: Promise<void>;
-}
-
 /** Owner of job state, queue and runs. */
 export class JobManager {
   private readonly queue: string[] = [];
@@ -66,9 +45,17 @@ export class JobManager {
   private detached = false;
 
   private readonly ledger: JobLedger;
+  /** What a run (job-run.ts) sees of this manager. */
+  private readonly runHost: RunHost;
 
   constructor(private readonly d: JobManagerDeps) {
     this.ledger = new JobLedger(d);
+    this.runHost = {
+      deps: d,
+      detached: () => this.detached,
+      stopping: () => this.stopping,
+      complete: (run, rec, o, sandboxId, from) => this.complete(run, rec, o, sandboxId, from),
+    };
     d.docker.onChange((up) => {
       if (up) this.pump();
     });
@@ -240,7 +227,7 @@ export class JobManager {
     this.runs.set(rec.jobId, run);
     this.d.metrics.jobsRunning.set(this.runs.size);
     if (adoptContainer === null) this.ledger.transition(rec.jobId, rec.status, 'running');
-    run.done = this.execute(run, rec, adoptContainer).catch((e: unknown) => {
+    run.done = executeRun(run, rec, adoptContainer, this.runHost).catch((e: unknown) => {
       this.d.logger.error({ err: e, job_id: rec.jobId }, 'job run failed unexpectedly');
       // Safety net: never leave a job holding its slot after an unexpected error.
       if (this.detached || this.runs.get(rec.jobId) !== run) return;
@@ -254,65 +241,6 @@ export class JobManager {
       }
       void run.handle?.destroy().catch(() => undefined);
     });
-  }
-
-  private async execute(run: Run, rec: JobRecord, adoptContainer: string | null): Promise<void> {
-    let handle: SandboxHandle;
-    try {
-      if (adoptContainer === null) {
-        const t0 = performance.now();
-        handle = await this.d.sandbox.start(withJobFiles(sandboxSpecFor(rec, this.d.config(), this.d.agentId), rec, this.d.store, this.d.config()), run.output);
-        this.d.metrics.sandboxStart.observe({ runtime: runtimeOfJob(rec) }, (performance.now() - t0) / 1000);
-        run.startMs = this.d.clock.nowMs();
-        this.d.store.setSandbox(rec.jobId, handle.containerId, run.startMs);
-        this.d.audit.append({
-          type: 'job.started',
-          jobId: rec.jobId,
-          controllerId: rec.controllerId,
-          details: { container_id: handle.containerId, image: rec.spec.image, runtime: runtimeOfJob(rec), cpu_limit: rec.spec.cpuLimit, memory_limit: rec.spec.memoryLimit, pids_limit: rec.spec.pidsLimit, timeout_seconds: rec.spec.timeoutSeconds },
-        });
-      } else {
-        const t = this.d.store.outputTotals(rec.jobId);
-        handle = await this.d.sandbox.reattach(adoptContainer, run.output, { stdout: t.stdout, stderr: t.stderr });
-        this.d.logger.info({ job_id: rec.jobId, container_id: adoptContainer }, 're-attached to a running job after restart');
-      }
-    } catch (e) {
-      if (this.detached) return;
-      const err = e instanceof SandboxError ? e : new SandboxError('SANDBOX_ERROR', 'sandbox could not be started', { cause: e });
-      if (err.code === 'DOCKER_UNAVAILABLE') this.d.docker.markDown();
-      this.d.logger.warn({ job_id: rec.jobId, code: err.code, err: e }, 'sandbox start failed');
-      const status = err.code === 'IMAGE_MISSING' ? 'rejected' : 'failed';
-      // No container was ever made, so a refused job is rejected from the state it was
-      // launched in (pending); running → rejected is not a legal transition.
-      const from = status === 'rejected' && adoptContainer === null ? rec.status : 'running';
-      this.complete(run, rec, { status, exitCode: null, error: err.message, timedOut: false, oomKilled: false }, null, from);
-      return;
-    }
-    run.handle = handle;
-    // Closed (abandon) while the container was starting: it is left running for the next
-    // start to adopt, so no stop and no timeout timer (output can arrive before start() returns).
-    if (this.detached) return;
-    if (run.cancelled || this.stopping) void handle.stop(STOP_GRACE_SECONDS);
-    const elapsed = this.d.clock.nowMs() - (run.startMs ?? this.d.clock.nowMs());
-    run.timer = setTimeout(() => {
-      run.timedOut = true;
-      void handle.stop(STOP_GRACE_SECONDS);
-    }, Math.max(0, rec.spec.timeoutSeconds * 1000 - elapsed));
-    const exit = await handle.wait();
-    run.artifacts = await collectedArtifacts(handle, rec.spec);
-    clearTimeout(run.timer);
-    if (this.detached) return;
-    const outcome = decideOutcome({
-      exit,
-      timedOut: run.timedOut,
-      cancelled: run.cancelled,
-      shutdown: run.shutdown,
-      timeoutSeconds: rec.spec.timeoutSeconds,
-      memoryLimit: rec.spec.memoryLimit,
-    });
-    this.complete(run, rec, outcome, handle.containerId);
-    // The result is stored; only now may the container go (SPEC §5).
-    await handle.destroy().catch((e: unknown) => this.d.logger.warn({ err: e, job_id: rec.jobId }, 'container removal failed; the reconciler will retry'));
   }
 
   private complete(run: Run, rec: JobRecord, o: Outcome, sandboxId: string | null, from: JobStatus = 'running'): void {
