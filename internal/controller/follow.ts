@@ -111,7 +111,9 @@ function streamOnce(transport: Transport, jobId: string, fromSeq: number, accept
     const ws = new WebSocket(url, {
       headers: transport.signedHeaders('GET', path, Buffer.alloc(0)),
       ...(transport.isTls ? transport.tls() : {}),
-      agent: transport.connections,
+      // Its own connection, not the submit's pooled one: this handshake overlaps the
+      // container's start on the agent, and the status request after the final frame
+      // finds the submit's keep-alive socket idle instead of paying a handshake at the end.
       handshakeTimeout: 15_000,
       perMessageDeflate: false,
     });

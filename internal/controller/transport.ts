@@ -69,14 +69,6 @@ export class Transport {
     return { ca: t.ca, cert: t.cert, key: t.key, rejectUnauthorized: !t.insecure };
   }
 
-  /**
-   * The connection pool, for the stream's upgrade too: it then goes over the socket the
-   * submit left idle (or at least resumes its TLS session) instead of a second full handshake.
-   */
-  get connections(): http.Agent {
-    return this.pool;
-  }
-
   /** The X-QuickCMD-* headers of a signed request. */
   signedHeaders(method: string, pathWithQuery: string, body: Buffer): Record<string, string> {
     const ts = Math.floor((this.opts.now ?? Date.now)() / 1000);
