@@ -1,25 +1,25 @@
 /**
- * BrokerAgentClient: one agent reached through the broker (SPEC §10), with the same
- * surface as AgentClient. Submissions are the very body HTTPS would send, sealed for the
- * agent's submit subject and bound to the agent by `target_agent`; status, cancel and
- * frames are signed requests sealed for its rpc subject. Answers open only with this
- * controller's key and its own reply subject; an unsealed answer is trusted only as a
- * refusal (the agent could not open the request, so it could not seal its answer).
+ * BrokerAgentClient: one agent reached through the broker (SPEC §10). It is an
+ * AgentClient over another RequestTransport, so every request AgentClient knows (status,
+ * cancel, commands, job list, schedules, and any added later) goes through the broker
+ * unchanged: the submission is the very body HTTPS would send, sealed for the agent's
+ * submit subject; every other request is signed as over HTTPS and sealed for its rpc
+ * subject. Only submit (bound to the agent by `target_agent`, frames subscribed first)
+ * and follow (sealed live frames plus the gap filler) are its own. Answers open only with
+ * this controller's key and its own reply subject; an unsealed answer is trusted only as
+ * a refusal (the agent could not open the request, so it could not seal its answer).
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { outSubject, rpcSubject, submitSubject } from '../agent/broker/subjects.js';
-import { encodeJobBody, signRequest } from '../agent/wire/signing.js';
+import { signRequest } from '../agent/wire/signing.js';
 import { seal, SealError, unseal } from '../agent/wire/seal.js';
-import { jobPath, type CancelReply, type Submitted } from './client.js';
+import { AgentClient, jobPath, type RequestTransport, type Submitted } from './client.js';
 import { ControllerError } from './controller-error.js';
 import { followOverBroker, FrameInbox } from './broker-follow.js';
 import type { FollowOptions } from './follow.js';
-import type { JobClient } from './job-client.js';
-import { parseCommandList, type CommandList } from './named-commands.js';
-import { parseJobList, type JobListReply } from './job-list.js';
-import { buildPayload, newJobId, type RunSpec } from './job-request.js';
-import { replyError, type HttpReply } from './transport.js';
-import { parseStatusReply, type FinalFrame, type JobStatusReply } from './wire.js';
+import { newJobId, type RunSpec } from './job-request.js';
+import type { HttpReply } from './transport.js';
+import type { FinalFrame } from './wire.js';
 
 /** Default time an agent has to answer one request. */
 export const BROKER_REQUEST_TIMEOUT_MS = 30_000;
@@ -30,134 +30,119 @@ export interface BrokerIdentity {
   readonly secret: Buffer;
 }
 
-/** A job's frames subscription opened before its submission, so no frame is missed. */
-interface Pending {
-  readonly sub: Subscription;
-  readonly inbox: FrameInbox;
-}
-
-/** Talks to one agent through the broker. */
-export class BrokerAgentClient implements JobClient {
-  private readonly pending = new Map<string, Pending>();
-
+/** Requests to one agent as sealed broker messages. */
+export class BrokerRequestTransport implements RequestTransport {
   constructor(
     private readonly nc: NatsConnection,
-    readonly name: string,
+    private readonly agent: string,
     private readonly who: BrokerIdentity,
     private readonly opts: { timeoutMs?: number; now?: () => number } = {},
   ) {}
 
-  /** Send a sealed request and open the sealed answer into an HttpReply-like value. */
-  private async request(subject: string, plaintext: Buffer | string): Promise<HttpReply> {
-    const sealed = seal(this.who.secret, this.who.controllerId, { kind: 'messages' }, subject, plaintext);
-    const max = this.nc.info?.max_payload ?? 1024 * 1024;
-    if (sealed.length > max) throw new ControllerError(this.name, 'REQUEST_TOO_LARGE', `request of ${sealed.length} bytes (sealed) exceeds the broker's max_payload of ${max}`);
-    let msg;
-    try {
-      msg = await this.nc.request(subject, sealed, { timeout: this.opts.timeoutMs ?? BROKER_REQUEST_TIMEOUT_MS });
-    } catch (e) {
-      throw brokerError(this.name, e);
-    }
-    let text: string;
-    try {
-      text = unseal(msg.data, () => [this.who.secret], { kind: 'messages' }, msg.subject).plaintext.toString('utf8');
-    } catch (e) {
-      if (!(e instanceof SealError)) throw e;
-      return plainRefusal(this.name, msg.data);
-    }
-    return asReply(this.name, text);
-  }
-
-  /** A signed rpc (the same signature as the HTTPS request would carry). */
-  rpc(method: string, pathWithQuery: string, body = ''): Promise<HttpReply> {
+  request(method: string, pathWithQuery: string, o: { body?: string; contentType?: string; signed: boolean }): Promise<HttpReply> {
+    const body = o.body ?? '';
+    // The submission is signed inside its body; everything else carries the request signature.
+    if (method === 'POST' && pathWithQuery === '/api/v1/jobs' && !o.signed) return this.send(submitSubject(this.agent), body);
     const ts = Math.floor((this.opts.now ?? Date.now)() / 1000);
     const headers = {
       'x-quickcmd-controller': this.who.controllerId,
       'x-quickcmd-timestamp': String(ts),
       'x-quickcmd-signature': signRequest(this.who.secret, method, pathWithQuery, ts, Buffer.from(body, 'utf8')),
+      ...(o.contentType !== undefined ? { 'content-type': o.contentType } : {}),
     };
-    return this.request(rpcSubject(this.name), JSON.stringify({ method, path: pathWithQuery, body, headers }));
+    return this.send(rpcSubject(this.agent), JSON.stringify({ method, path: pathWithQuery, body, headers }));
   }
 
-  async submit(spec: RunSpec, nowMs: number = Date.now()): Promise<Submitted> {
+  private async send(subject: string, plaintext: string): Promise<HttpReply> {
+    const sealed = seal(this.who.secret, this.who.controllerId, { kind: 'messages' }, subject, plaintext);
+    const max = this.nc.info?.max_payload ?? 1024 * 1024;
+    if (sealed.length > max) throw new ControllerError(this.agent, 'REQUEST_TOO_LARGE', `request of ${sealed.length} bytes (sealed) exceeds the broker's max_payload of ${max}`);
+    let msg;
+    try {
+      msg = await this.nc.request(subject, sealed, { timeout: this.opts.timeoutMs ?? BROKER_REQUEST_TIMEOUT_MS });
+    } catch (e) {
+      throw brokerError(this.agent, e);
+    }
+    try {
+      return asReply(this.agent, unseal(msg.data, () => [this.who.secret], { kind: 'messages' }, msg.subject).plaintext.toString('utf8'));
+    } catch (e) {
+      if (!(e instanceof SealError)) throw e;
+      return plainRefusal(this.agent, msg.data);
+    }
+  }
+
+  /** Nothing to release: the connection belongs to the session. */
+  close(): void {}
+}
+
+/** A job's frames subscription opened before its submission, so no frame is missed. */
+interface Watch {
+  readonly sub: Subscription;
+  readonly inbox: FrameInbox;
+}
+
+/** Talks to one agent through the broker. */
+export class BrokerAgentClient extends AgentClient {
+  private readonly watches = new Map<string, Watch>();
+  private readonly rpcTransport: BrokerRequestTransport;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    name: string,
+    private readonly who: BrokerIdentity,
+    opts: { timeoutMs?: number; now?: () => number } = {},
+  ) {
+    const transport = new BrokerRequestTransport(nc, name, who, opts);
+    super({ name, url: new URL(`nats://${name}`), controllerId: who.controllerId, secret: who.secret, insecure: false }, opts, transport);
+    this.rpcTransport = transport;
+  }
+
+  /** A signed rpc (for routes AgentClient has no method for). */
+  rpc(method: string, pathWithQuery: string, body = ''): Promise<HttpReply> {
+    return this.rpcTransport.request(method, pathWithQuery, { body, signed: true });
+  }
+
+  override async submit(spec: RunSpec, nowMs: number = Date.now()): Promise<Submitted> {
     const jobId = spec.jobId ?? newJobId();
-    const payload = buildPayload({ ...spec, targetAgent: this.name }, this.who.controllerId, Math.floor(nowMs / 1000), jobId);
-    const body = encodeJobBody(payload, this.who.secret);
     this.watch(jobId);
     try {
-      const reply = await this.request(submitSubject(this.name), body);
-      if (reply.status !== 202) throw replyError(this.name, reply, 'job refused');
+      return await super.submit({ ...spec, jobId, targetAgent: this.name }, nowMs);
     } catch (e) {
       this.unwatch(jobId);
       throw e;
     }
-    return { jobId, status: 'pending' };
   }
 
-  async status(jobId: string): Promise<JobStatusReply> {
-    const reply = await this.rpc('GET', jobPath(jobId));
-    if (reply.status !== 200) throw replyError(this.name, reply, `status of ${jobId}`);
-    const parsed = parseStatusReply(reply.text);
-    if (parsed === null) throw new ControllerError(this.name, 'BAD_RESPONSE', `status of ${jobId}: unexpected answer`, { status: reply.status });
-    return parsed;
-  }
-
-  async cancel(jobId: string): Promise<CancelReply> {
-    const reply = await this.rpc('POST', `${jobPath(jobId)}/cancel`);
-    if (reply.status !== 202 && reply.status !== 200) throw replyError(this.name, reply, `cancel of ${jobId}`);
-    const b = JSON.parse(reply.text) as Record<string, unknown>;
-    return { jobId, status: typeof b['status'] === 'string' ? b['status'] : 'unknown' };
-  }
-
-  /** `GET /api/v1/commands` through the broker. */
-  async commands(): Promise<CommandList> {
-    const reply = await this.rpc('GET', '/api/v1/commands');
-    if (reply.status !== 200) throw replyError(this.name, reply, 'command list');
-    const parsed = parseCommandList(reply.text);
-    if (parsed === null) throw new ControllerError(this.name, 'BAD_RESPONSE', 'command list: unexpected answer', { status: reply.status });
-    return parsed;
-  }
-
-  /** `GET /api/v1/jobs` through the broker. */
-  async listJobs(query: string): Promise<JobListReply> {
-    const reply = await this.rpc('GET', `/api/v1/jobs${query}`);
-    if (reply.status !== 200) throw replyError(this.name, reply, 'job list');
-    const parsed = parseJobList(reply.text);
-    if (parsed === null) throw new ControllerError(this.name, 'BAD_RESPONSE', 'job list: unexpected answer', { status: reply.status });
-    return parsed;
-  }
-
-  async follow(jobId: string, opts: FollowOptions): Promise<FinalFrame> {
-    const p = this.pending.get(jobId) ?? this.watch(jobId);
+  override async follow(jobId: string, opts: FollowOptions): Promise<FinalFrame> {
+    const w = this.watches.get(jobId) ?? this.watch(jobId);
     try {
-      return await followOverBroker(p.inbox, (fromSeq) => this.rpc('GET', `${jobPath(jobId)}/frames?from_seq=${fromSeq}`), this.name, opts);
+      return await followOverBroker(w.inbox, (fromSeq) => this.rpc('GET', `${jobPath(jobId)}/frames?from_seq=${fromSeq}`), this.name, opts);
     } finally {
       this.unwatch(jobId);
     }
   }
 
-  private watch(jobId: string): Pending {
-    const subject = outSubject(this.name, jobId);
-    const inbox = new FrameInbox((data, subj) => unseal(data, () => [this.who.secret], { kind: 'frames', jobId }, subj).plaintext.toString('utf8'));
-    const sub = this.nc.subscribe(subject, { callback: (err, msg) => (err === null ? inbox.push(msg.data, msg.subject) : inbox.fail()) });
-    const p = { sub, inbox };
-    this.pending.set(jobId, p);
-    return p;
+  private watch(jobId: string): Watch {
+    const inbox = new FrameInbox((data, subject) => unseal(data, () => [this.who.secret], { kind: 'frames', jobId }, subject).plaintext.toString('utf8'));
+    const sub = this.nc.subscribe(outSubject(this.name, jobId), { callback: (err, msg) => (err === null ? inbox.push(msg.data, msg.subject) : inbox.fail()) });
+    const w = { sub, inbox };
+    this.watches.set(jobId, w);
+    return w;
   }
 
   private unwatch(jobId: string): void {
-    const p = this.pending.get(jobId);
-    if (p === undefined) return;
-    this.pending.delete(jobId);
+    const w = this.watches.get(jobId);
+    if (w === undefined) return;
+    this.watches.delete(jobId);
     try {
-      p.sub.unsubscribe();
+      w.sub.unsubscribe();
     } catch {
       // The connection is already closed.
     }
   }
 
-  close(): void {
-    for (const id of [...this.pending.keys()]) this.unwatch(id);
+  override close(): void {
+    for (const id of [...this.watches.keys()]) this.unwatch(id);
   }
 }
 

@@ -6,6 +6,9 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { AgentClient } from './client.js';
+import { brokerAgentNames, listAgents, runViaBroker } from './broker-cli.js';
+import { brokerSettings, openBrokerSession, type BrokerFlags, type BrokerSession } from './broker-session.js';
+import type { ControllerConfig } from './controller-config.js';
 import { registerCompletion } from './completion.js';
 import { ControllerError, SettingsError } from './controller-error.js';
 import { FollowAborted } from './follow.js';
@@ -61,7 +64,10 @@ function withConnection(cmd: Command): Command {
     .option('--cert <file>', 'client certificate for mTLS')
     .option('--key <file>', 'client key for mTLS')
     .option('--insecure', 'do NOT verify the agent TLS certificate (prints a warning)')
-    .option('--config <file>', 'controller config file [env QUICKCMD_CONTROLLER_CONFIG, default ~/.config/quickcmd/controller.yaml]');
+    .option('--config <file>', 'controller config file [env QUICKCMD_CONTROLLER_CONFIG, default ~/.config/quickcmd/controller.yaml]')
+    .option('--broker <url>', 'reach agents by name through this NATS broker, tls://host:port [env QUICKCMD_BROKER]')
+    .option('--broker-ca <file>', "CA that verifies the broker's certificate [env QUICKCMD_BROKER_CA]")
+    .option('--broker-creds <file>', 'this controller\'s broker nkey seed or .creds file [env QUICKCMD_BROKER_CREDS]');
 }
 
 /** Add the flags that describe a job. */
@@ -134,13 +140,32 @@ export function registerControllerCommands(program: Command, rawIo: ControllerIo
         if (e instanceof SettingsError) cmd.error(`error: ${e.message}`, { exitCode: EXIT_USAGE, code: 'quickcmd.usage' });
         if (e instanceof ControllerError) {
           io.stderr.write(`quickcmd: ${e.describe()}\n`);
-          setExit(runtimeExit);
+          // No broker, or no such agent online: the job could not run (like docker run's 125).
+          setExit(e.code === 'BROKER_UNREACHABLE' || e.code === 'AGENT_OFFLINE' ? EXIT_COULD_NOT_RUN : runtimeExit);
           return;
         }
         throw e;
       }
     };
-  const withClient = async (flags: ConnectionFlags, use: (c: AgentClient) => Promise<number>): Promise<number> => {
+  /** The broker session when one is configured (flag, env or controller.yaml), else null. */
+  const brokerFor = async (flags: ConnectionFlags & BrokerFlags): Promise<{ session: BrokerSession; cfg: ControllerConfig } | null> => {
+    const sdeps = { env, home: deps.home, cwd: deps.cwd };
+    const b = brokerSettings(flags, sdeps);
+    if (b === null) return null;
+    const { session, warnings } = await openBrokerSession(flags, sdeps, b.settings);
+    for (const w of warnings) io.stderr.write(`quickcmd: ${w}\n`);
+    return { session, cfg: b.cfg };
+  };
+  const withClient = async (flags: ConnectionFlags & BrokerFlags, use: (c: AgentClient) => Promise<number>): Promise<number> => {
+    const b = await brokerFor(flags);
+    if (b !== null) {
+      try {
+        const { names } = await brokerAgentNames(b.session, flags, b.cfg, env);
+        return await use(b.session.client(names[0] as string));
+      } finally {
+        await b.session.close();
+      }
+    }
     const client = new AgentClient(targets(flags, false)[0] as AgentTarget);
     try {
       return await use(client);
@@ -153,15 +178,27 @@ export function registerControllerCommands(program: Command, rawIo: ControllerIo
     .description('run a command on one agent (or many), stream its output live, exit with its exit code')
     .option('--agents <names|urls>', 'run on these agents at once (comma-separated names or URLs)')
     .option('--group <name>', 'run on every agent of this group from the controller config')
+    .option('--selector <k=v,...>', 'through the broker: run on every online agent whose labels match')
     .option('--parallel <n>', 'with --agents/--group: hosts running at once', integer(1), 10)
     .option('--max-failures <k>', 'with --agents/--group: start no new host once more than K failed', integer(0))
     .option('--json', 'print the result as JSON at the end instead of streaming')
     .action(
       act(EXIT_COULD_NOT_RUN, async (cmd, args) => {
-        const o = cmd.opts<ConnectionFlags & JobFlags & { parallel: number; maxFailures?: number; json?: boolean }>();
+        const o = cmd.opts<ConnectionFlags & BrokerFlags & JobFlags & { parallel: number; maxFailures?: number; json?: boolean; selector?: string }>();
         const s = spec(args[0] as string[], o);
-        const ts = targets(o, true);
         const ctx = { io, env, signals, outputGone: outputGone.signal };
+        const fan = { parallel: o.parallel, maxFailures: o.maxFailures ?? null, json: o.json === true };
+        const b = await brokerFor(o);
+        if (b !== null) {
+          try {
+            const { names, many } = await brokerAgentNames(b.session, o, b.cfg, env);
+            return await runViaBroker(b.session, names, many, s, ctx, fan);
+          } finally {
+            await b.session.close();
+          }
+        }
+        if (o.selector !== undefined) throw new SettingsError('--selector needs a broker: pass --broker URL, set QUICKCMD_BROKER, or set broker: in the controller config');
+        const ts = targets(o, true);
         const many = o.agents !== undefined || o.group !== undefined;
         if (!many) return runSingle(ts[0] as AgentTarget, s, ctx, o.json === true);
         return runFanOut(ts, s, ctx, { parallel: o.parallel, maxFailures: o.maxFailures ?? null, json: o.json === true });
@@ -286,6 +323,23 @@ export function registerControllerCommands(program: Command, rawIo: ControllerIo
           io.stdout.write(o.json === true ? `${JSON.stringify({ job_id: r.jobId, status: r.status, cancel_requested: true })}\n` : `cancel requested: job ${r.jobId} (status now: ${r.status})\n`);
           return 0;
         });
+      }),
+    );
+
+  withConnection(program.command('agents'))
+    .description('list the agents online on the broker (NAME, LABELS, VERSION, RUNNING, QUEUED, LAST SEEN), collected within 2 s')
+    .option('--selector <k=v,...>', 'only agents whose labels match')
+    .option('--json', 'print the agents as JSON')
+    .action(
+      act(EXIT_RUNTIME, async (cmd) => {
+        const o = cmd.opts<ConnectionFlags & BrokerFlags & { selector?: string; json?: boolean }>();
+        const b = await brokerFor(o);
+        if (b === null) throw new SettingsError('`quickcmd agents` needs a broker: pass --broker URL, set QUICKCMD_BROKER, or set broker: in the controller config');
+        try {
+          return await listAgents(b.session, o.selector, o.json === true, io);
+        } finally {
+          await b.session.close();
+        }
       }),
     );
 

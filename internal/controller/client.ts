@@ -11,7 +11,7 @@ import { parseJobList, type JobListReply } from './job-list.js';
 import { parseScheduleList, type ScheduleListReply } from './schedules.js';
 import { buildPayload, newJobId, type RunSpec } from './job-request.js';
 import { parseCommandList, type CommandList } from './named-commands.js';
-import { replyError, Transport, type AgentTarget } from './transport.js';
+import { replyError, Transport, type AgentTarget, type HttpReply } from './transport.js';
 import { parseStatusReply, type FinalFrame, type JobState, type JobStatusReply } from './wire.js';
 
 /** What the agent said to a submission. */
@@ -27,15 +27,22 @@ export interface CancelReply {
   readonly status: string;
 }
 
+/** How requests reach the agent: HTTPS (Transport) or the broker (BrokerRequestTransport). */
+export interface RequestTransport {
+  request(method: string, pathWithQuery: string, opts: { body?: string; contentType?: string; signed: boolean }): Promise<HttpReply>;
+  close(): void;
+}
+
 /** Talks to one agent. */
 export class AgentClient {
-  private readonly transport: Transport;
+  protected readonly transport: RequestTransport;
 
   constructor(
     readonly target: AgentTarget,
     opts: { timeoutMs?: number; now?: () => number } = {},
+    transport?: RequestTransport,
   ) {
-    this.transport = new Transport(target, opts);
+    this.transport = transport ?? new Transport(target, opts);
   }
 
   /** The agent's display name. */
@@ -109,6 +116,7 @@ export class AgentClient {
    * the status route when the agent has no stream endpoint.
    */
   follow(jobId: string, opts: FollowOptions): Promise<FinalFrame> {
+    if (!(this.transport instanceof Transport)) throw new ControllerError(this.name, 'STREAM_FAILED', 'this transport has no live stream');
     return followJob(this.transport, this, jobId, opts);
   }
 

@@ -50,9 +50,21 @@ const agentSchema = z.strictObject({
   ...connectionKeys,
 });
 
+/** The NATS broker agents are reached through (SPEC §10). */
+const brokerSchema = z.strictObject({
+  /** tls://host:port of the broker. */
+  url: z.string().check(z.minLength(1)),
+  /** PEM CA that verifies the broker's certificate. */
+  ca_file: z.optional(file),
+  /** This controller's nkey seed or .creds file (from `quickcmd broker add-controller ID`). */
+  creds_file: z.optional(file),
+});
+
 /** The whole file. */
 const controllerConfigSchema = z.strictObject({
   ...connectionKeys,
+  /** With a broker, --agent NAME, --agents, --selector and `quickcmd agents` go through it. */
+  broker: z.optional(brokerSchema),
   /** Agent used when neither --agent nor QUICKCMD_AGENT is given. */
   default_agent: z.optional(z.string().check(z.minLength(1))),
   /** Named agents. */

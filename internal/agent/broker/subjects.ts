@@ -4,6 +4,9 @@
  * built here can contain a wildcard or a separator the name did not intend.
  */
 
+/** Agent names as they appear in subjects: one lower-case NATS token. */
+export const AGENT_NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
 /** Every QuickCMD subject starts with this. */
 export const SUBJECT_PREFIX = 'quickcmd.v1';
 /** Scatter-gather discovery: every agent answers. */

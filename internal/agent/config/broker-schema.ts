@@ -6,8 +6,9 @@
 import os from 'node:os';
 import { z } from 'zod';
 
-/** Agent names as they appear in subjects: one lower-case NATS token. */
-export const AGENT_NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+import { AGENT_NAME_PATTERN } from '../broker/subjects.js';
+
+export { AGENT_NAME_PATTERN };
 /** Label keys and values. */
 export const LABEL_PATTERN = /^[A-Za-z0-9._-]{1,63}$/;
 
