@@ -205,7 +205,7 @@ export function registerControllerCommands(program: Command, rawIo: ControllerIo
       }),
     );
 
-  const job = program.command('job').description('submit, inspect, follow and cancel jobs on an agent');
+  const job = program.command('job').description('submit, list, inspect, follow and cancel jobs on an agent');
   withJob(withConnection(job.command('submit')))
     .description('submit a job and print its id (does not wait)')
     .option('--json', 'print {"agent","job_id","status"}')
