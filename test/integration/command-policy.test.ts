@@ -237,6 +237,18 @@ describe('shell: scoped', () => {
     assert.equal(admin.json()['shell'], true);
     assert.equal(((await runNamed(as(a, OPS), 'echo-args', { a: 'named still works' }))['stdout']), expectedEcho('named still works'));
   });
+
+  it('GET /api/v1/commands stays signed with require_read_auth: false (audited refusal)', async () => {
+    const text = stringify({ ...(await import('yaml')).parse(fs.readFileSync(a.configPath, 'utf8')), require_read_auth: false });
+    fs.writeFileSync(a.configPath, text, { mode: 0o600 });
+    a.agent.reload(loadConfig(a.configPath, {}));
+    refused(await request(as(a), 'GET', '/api/v1/commands'), 401, 'UNAUTHENTICATED');
+    a.agent.audit.flush();
+    const row = a.agent.db.prepare("SELECT details FROM audit_events WHERE type = 'request.unauthenticated' ORDER BY seq DESC LIMIT 1").get() as { details: string } | undefined;
+    assert.match(row?.details ?? '', /api\/v1\/commands without a signature/);
+    const signed = await request(as(a, OPS), 'GET', '/api/v1/commands', undefined, signedHeaders(as(a, OPS), 'GET', '/api/v1/commands'));
+    assert.equal(signed.status, 200, signed.text);
+  });
 });
 
 describe('reload', () => {
