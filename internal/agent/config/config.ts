@@ -11,7 +11,7 @@ import { configFileSchema, type ConfigFile } from './config-schema.js';
 import { ConfigError } from '../errors.js';
 import { checkRuntimeKeys } from './runtime-schema.js';
 import { checkSchedules } from './schedules-schema.js';
-import { scheduleCall, ScheduleCommandError } from '../door/schedule-command.js';
+import { scheduleCall, ScheduleCommandError } from '../door/schedule-call.js';
 import { checkFleetKeys } from './broker-config.js';
 
 /** Where the daemon looks when neither --config nor QUICKCMD_CONFIG says otherwise. */

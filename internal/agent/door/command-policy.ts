@@ -12,22 +12,12 @@ import { RejectionError } from '../errors.js';
 import { accessFor } from './keyring.js';
 import type { Principal } from './request-auth.js';
 import { describeRule, type ParamDef } from './command-params.js';
-import { resolveCall, type NamedCommand, type ResolvedCall } from './named-command.js';
+import { findCommand, resolveCall, type NamedCommand, type ResolvedCall } from './named-command.js';
 import type { NamedCommandRequest } from '../wire/named-command-request.js';
 
 type PolicyConfig = Pick<AgentConfig, 'shell' | 'commands'>;
 
-const indexes = new WeakMap<readonly NamedCommand[], ReadonlyMap<string, NamedCommand>>();
-
-/** The command called `name` under `cfg`, or undefined. */
-export function findCommand(cfg: PolicyConfig, name: string): NamedCommand | undefined {
-  let index = indexes.get(cfg.commands);
-  if (index === undefined) {
-    index = new Map(cfg.commands.map((c) => [c.definition.name, c]));
-    indexes.set(cfg.commands, index);
-  }
-  return index.get(name);
-}
+export { findCommand } from './named-command.js';
 
 /** True when a controller holding `scopes` may submit shell commands. */
 export function shellPermitted(cfg: PolicyConfig, scopes: ReadonlySet<string>): boolean {

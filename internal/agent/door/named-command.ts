@@ -134,3 +134,15 @@ export function resolveCall(cmd: NamedCommand, given: Readonly<Record<string, un
   const overrides = { image: d.image, timeout_seconds: d.timeout_seconds, cpu_limit: d.cpu_limit, memory_limit: d.memory_limit, runtime: d.runtime };
   return { name, argv: substitute(cmd.template, values), params: used, sha256: cmd.sha256, overrides };
 }
+
+const indexes = new WeakMap<readonly NamedCommand[], ReadonlyMap<string, NamedCommand>>();
+
+/** The command called `name` under `cfg`, or undefined. */
+export function findCommand(cfg: { readonly commands: readonly NamedCommand[] }, name: string): NamedCommand | undefined {
+  let index = indexes.get(cfg.commands);
+  if (index === undefined) {
+    index = new Map(cfg.commands.map((c) => [c.definition.name, c]));
+    indexes.set(cfg.commands, index);
+  }
+  return index.get(name);
+}
