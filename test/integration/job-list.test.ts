@@ -182,3 +182,22 @@ describe('quickcmd job list', () => {
     }
   });
 });
+
+describe('jobs:read-all on the read routes', () => {
+  it("lets jobs:read-all read another controller's frames and artifacts; others get 404", async () => {
+    const { reply, payload } = await submit(t(bob), { command: 'echo report > out.txt; echo done', candidateMetadata: { artifacts: ['out.txt'] } });
+    assert.equal(reply.status, 202, reply.text);
+    await waitForEnd(t(bob), payload.jobId);
+    const get = (c: Ctl, p: string) => request(t(c), 'GET', p, undefined, signedHeaders(t(c), 'GET', p));
+    const frames = `/api/v1/jobs/${payload.jobId}/frames?from_seq=0`;
+    const artifact = `/api/v1/jobs/${payload.jobId}/artifacts/out.txt`;
+    const f = await get(auditor, frames);
+    assert.equal(f.status, 200, f.text);
+    assert.match(f.text, /done/);
+    const art = await get(auditor, artifact);
+    assert.equal(art.status, 200, art.text);
+    assert.equal(art.text, 'report\n');
+    assert.equal((await get(alice, frames)).status, 404);
+    assert.equal((await get(alice, artifact)).status, 404);
+  });
+});
