@@ -4,6 +4,7 @@
  * 0 ok, 1 runtime failure, 2 usage or config error; `run` exits with the job's own code
  * (125 when it could not run, 124 on timeout, 130 after Ctrl-C).
  */
+import { parseArtifacts, parseFiles } from './job-files.js';
 import { Command, InvalidArgumentError } from 'commander';
 import { AgentClient } from './client.js';
 import { brokerAgentNames, listAgents, runViaBroker } from './broker-cli.js';
@@ -83,6 +84,8 @@ function withJob(cmd: Command): Command {
     .option('--job-id <id>', 'job id to use instead of a fresh random one', arg(parseJobId))
     .option('--command <name>', "run the agent's named command NAME (no shell; see `quickcmd commands`) instead of a command after --")
     .option('-p, --param <name=value>', 'a parameter of --command (repeatable; typed by the agent\'s definition)', collect, [])
+    .option('--file <local[:remote]>', 'put a local file in /workspace before the command (repeatable; REMOTE defaults to its name; executable → 0755)', collect, [])
+    .option('--artifact <path>', 'collect this /workspace path (a file, or a directory\'s files) after the command (repeatable)', collect, [])
     .usage('[options] -- COMMAND [ARGS...]  |  [options] --command NAME [--param K=V]...');
 }
 
@@ -96,6 +99,9 @@ interface JobFlags {
   jobId?: string;
   command?: string;
   param: string[];
+  file: string[];
+  artifact: string[];
+  download?: string;
 }
 
 /** Register the controller commands on `program`; `setExit` receives each command's exit code. */
@@ -119,10 +125,12 @@ export function registerControllerCommands(program: Command, rawIo: ControllerIo
     return r.targets;
   };
   const spec = (words: readonly string[], f: JobFlags): RunSpec => {
-    if (f.command !== undefined) return namedRunSpec(f.command, words, f);
+    const files = { files: parseFiles(f.file, deps.cwd), artifacts: parseArtifacts(f.artifact), download: f.download };
+    if (f.download !== undefined && files.artifacts.length === 0) throw new SettingsError('--download needs at least one --artifact PATH');
+    if (f.command !== undefined) return { ...namedRunSpec(f.command, words, f), ...files };
     if (f.param.length > 0) throw new SettingsError('--param needs --command NAME');
     if (words.length === 0) throw new SettingsError('missing the command to run (put it after --, or call a named command with --command)');
-    return { command: commandLine(words), image: f.image, timeoutSeconds: f.timeout, memoryBytes: f.memory, cpus: f.cpus, runtime: f.runtime, env: parseEnv(f.env, env), jobId: f.jobId };
+    return { command: commandLine(words), image: f.image, timeoutSeconds: f.timeout, memoryBytes: f.memory, cpus: f.cpus, runtime: f.runtime, env: parseEnv(f.env, env), jobId: f.jobId, ...files };
   };
   /** Runs a command body; usage errors exit 2 with the usage, agent errors print one line. */
   const act = (runtimeExit: number, body: (cmd: Command, args: unknown[]) => Promise<number>) =>
@@ -182,6 +190,7 @@ export function registerControllerCommands(program: Command, rawIo: ControllerIo
     .option('--parallel <n>', 'with --agents/--group: hosts running at once', integer(1), 10)
     .option('--max-failures <k>', 'with --agents/--group: start no new host once more than K failed', integer(0))
     .option('--json', 'print the result as JSON at the end instead of streaming')
+    .option('--download <dir>', 'write the collected artifacts under DIR (fan-out: DIR/<agent>/), each checked against its SHA-256')
     .action(
       act(EXIT_COULD_NOT_RUN, async (cmd, args) => {
         const o = cmd.opts<ConnectionFlags & BrokerFlags & JobFlags & { parallel: number; maxFailures?: number; json?: boolean; selector?: string }>();

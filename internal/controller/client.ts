@@ -4,6 +4,7 @@
  * follows them with signed requests. Every failure is a ControllerError carrying the
  * agent's code.
  */
+import { artifactPath, parseArtifactReply, type ArtifactDownload } from './job-files.js';
 import { encodeJobBody } from '../agent/wire/signing.js';
 import { ControllerError } from './controller-error.js';
 import { followJob, type FollowOptions } from './follow.js';
@@ -81,6 +82,13 @@ export class AgentClient {
       // The 202 is what matters.
     }
     return { jobId, status };
+  }
+
+  /** One artifact of a finished job (`?encoding=base64`), with its bytes. */
+  async artifact(jobId: string, p: string): Promise<ArtifactDownload> {
+    const reply = await this.transport.request('GET', artifactPath(jobId, p), { signed: true });
+    if (reply.status !== 200) throw replyError(this.name, reply, `artifact ${p} of ${jobId}`);
+    return parseArtifactReply(this.name, reply.text);
   }
 
   /** `GET /api/v1/commands`: the named commands this controller may run there, and whether it may use the shell. */

@@ -5,6 +5,7 @@
  */
 import type { CancelReply, Submitted } from './client.js';
 import type { FollowOptions } from './follow.js';
+import type { ArtifactDownload } from './job-files.js';
 import type { RunSpec } from './job-request.js';
 import type { CommandList } from './named-commands.js';
 import type { FinalFrame, JobStatusReply } from './wire.js';
@@ -19,6 +20,8 @@ export interface JobClient {
   follow(jobId: string, opts: FollowOptions): Promise<FinalFrame>;
   /** `GET /api/v1/commands` (named commands, SPEC §11). */
   commands(): Promise<CommandList>;
+  /** One artifact of a finished job with its bytes (SPEC §12). */
+  artifact(jobId: string, path: string): Promise<ArtifactDownload>;
   /** Release what it holds. Idempotent. */
   close(): void;
 }

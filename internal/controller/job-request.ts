@@ -9,6 +9,7 @@ import { isJobId } from '../agent/wire/job-id.js';
 import { NAMED_COMMAND_KEY } from '../agent/wire/named-command-request.js';
 import type { JobPayload } from '../agent/wire/payload.js';
 import { SettingsError } from './controller-error.js';
+import type { FileArg } from './job-files.js';
 
 /** Seconds a submitted job stays valid (the payload's ttl - timestamp). */
 export const JOB_TTL_SECONDS = 300;
@@ -42,6 +43,12 @@ export interface RunSpec {
   readonly requiredScopes?: readonly string[];
   /** The agent's name, signed into candidate_metadata.target_agent (SPEC §10 target binding). */
   readonly targetAgent?: string;
+  /** Input files placed in /workspace (SPEC §12), signed with the job. */
+  readonly files?: readonly FileArg[];
+  /** Paths under /workspace to collect after the command (SPEC §12). */
+  readonly artifacts?: readonly string[];
+  /** `quickcmd run --download DIR`: where the artifacts are written (not sent). */
+  readonly download?: string;
 }
 
 /** A fresh, unique job id: `job-<uuid>`. */
@@ -60,6 +67,8 @@ export function buildPayload(spec: RunSpec, controllerId: string, nowSec: number
   if (spec.env !== undefined && Object.keys(spec.env).length > 0) sandbox['env'] = { ...spec.env };
   const meta: Record<string, unknown> = Object.keys(sandbox).length > 0 ? { sandbox } : {};
   if (spec.named !== undefined) meta[NAMED_COMMAND_KEY] = { name: spec.named.name, params: { ...spec.named.params } };
+  if (spec.files !== undefined && spec.files.length > 0) meta['files'] = spec.files.map((f) => ({ ...f }));
+  if (spec.artifacts !== undefined && spec.artifacts.length > 0) meta['artifacts'] = [...spec.artifacts];
   return {
     jobId,
     prompt: '',

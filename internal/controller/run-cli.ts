@@ -3,9 +3,12 @@
  * progress line on a terminal, a summary table, exit 0 only when every host succeeded).
  * Ctrl-C cancels the job(s) on the agent(s) and exits 130; a second Ctrl-C quits at once.
  */
+import path from 'node:path';
 import { AgentClient } from './client.js';
 import type { JobClient } from './job-client.js';
 import { fanOut } from './fanout.js';
+import { downloadArtifacts } from './job-files.js';
+import { ControllerError } from './controller-error.js';
 import type { RunSpec } from './job-request.js';
 import { namedSpecs } from './named-commands.js';
 import { formatDuration, formatTable, PrefixedOutput, useColor, type OutStream } from './render.js';
@@ -93,6 +96,30 @@ function explain(o: JobOutcome): string | null {
   return null;
 }
 
+/** A directory name for an agent's artifacts under --download DIR (a URL becomes host_port). */
+export function agentDir(name: string): string {
+  const d = name.replace(/^[a-z]+:\/\//i, '').replace(/[^A-Za-z0-9._-]/g, '_');
+  return d === '' || d === '.' || d === '..' ? '_' : d;
+}
+
+/**
+ * `--download DIR`: writes the job's artifacts under `dir` and says what was skipped or
+ * truncated. Returns an error line, or null when everything listed was written.
+ */
+async function fetchArtifacts(client: JobClient, o: JobOutcome, dir: string, stderr: OutStream): Promise<string | null> {
+  const r = o.result;
+  if (r === null || o.jobId === null) return null;
+  for (const s of r.artifacts_skipped ?? []) stderr.write(`quickcmd: ${client.name}: artifact ${s.path} skipped (${s.reason})\n`);
+  if (r.artifacts_truncated === true) stderr.write(`quickcmd: ${client.name}: artifacts truncated by the agent's max_artifact_files/max_artifact_bytes\n`);
+  if (typeof r.artifacts_error === 'string') stderr.write(`quickcmd: ${client.name}: ${r.artifacts_error}\n`);
+  try {
+    await downloadArtifacts(client, o.jobId, r.artifacts ?? [], dir, stderr);
+    return null;
+  } catch (e) {
+    return e instanceof ControllerError ? e.describe() : String(e);
+  }
+}
+
 /** Run on one agent; resolves with the exit code (the job's own). */
 export function runSingle(target: AgentTarget, asked: RunSpec, ctx: RunContext, json: boolean): Promise<number> {
   return runSingleOn(new AgentClient(target), asked, ctx, json);
@@ -125,7 +152,11 @@ export async function runSingleOn(client: JobClient, asked: RunSpec, ctx: RunCon
     if (json) io.stdout.write(`${JSON.stringify(outcomeJson(outcome))}\n`);
     const why = explain(outcome);
     if (why !== null) io.stderr.write(`quickcmd: ${why}\n`);
-    return outcome.cancelRequested ? exitCode() : exitCodeFor(outcome);
+    const failedDownload = spec.download === undefined ? null : await fetchArtifacts(client, outcome, spec.download, io.stderr);
+    if (failedDownload !== null) io.stderr.write(`quickcmd: ${failedDownload}\n`);
+    if (outcome.cancelRequested) return exitCode();
+    const code = exitCodeFor(outcome);
+    return failedDownload !== null && code === 0 ? 1 : code;
   } finally {
     dispose();
     client.close();
@@ -167,6 +198,9 @@ export async function runFanOutOn(clients: readonly JobClient[], spec: RunSpec, 
               if (!flags.json) out.write(client.name, f.stream, f.data);
             },
           });
+          const dir = specFor(client.name).download;
+          const failedDownload = dir === undefined ? null : await fetchArtifacts(client, o, path.join(dir, agentDir(client.name)), io.stderr);
+          if (failedDownload !== null) out.note(client.name, failedDownload);
           out.end(client.name);
           const why = explain(o);
           if (why !== null && !flags.json) out.note(client.name, why.startsWith(`agent ${client.name}: `) ? why.slice(client.name.length + 8) : why);

@@ -2,6 +2,7 @@
  * The agent's answers as this side reads them (SPEC §3, §4, §6), narrowed from `unknown`
  * at the edge so the rest of the controller works with typed values.
  */
+import { narrowArtifactFields } from './job-files.js';
 import { asJobStatus, isTerminal, type JobStatus } from '../agent/wire/job-states.js';
 
 /** Job states (SPEC §4), as the one wire module defines them. */
@@ -24,6 +25,11 @@ export interface JobResult {
   readonly oom_killed: boolean;
   /** Isolation runtime the job ran under (SPEC §14); null from an agent before it. */
   readonly runtime: string | null;
+  /** Collected artifacts (SPEC §12), present when the job asked for some. */
+  readonly artifacts?: readonly { readonly path: string; readonly size: number; readonly sha256: string }[];
+  readonly artifacts_skipped?: readonly { readonly path: string; readonly reason: string }[];
+  readonly artifacts_truncated?: boolean;
+  readonly artifacts_error?: string | null;
 }
 
 /** `GET /api/v1/jobs/:id`. */
@@ -92,6 +98,7 @@ function narrowResult(v: unknown): JobResult | null {
     timed_out: r['timed_out'] === true,
     oom_killed: r['oom_killed'] === true,
     runtime: str(r['runtime']),
+    ...narrowArtifactFields(r),
   };
 }
 

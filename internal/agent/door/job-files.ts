@@ -8,11 +8,10 @@ import type { AgentConfig } from '../config/config.js';
 import { RejectionError } from '../errors.js';
 import type { InputMeta, JobSpec } from '../jobs/job.js';
 import type { JobPayload } from '../wire/payload.js';
+import { pathProblem } from '../wire/workspace-path.js';
 
-/** One path component. */
-const COMPONENT = /^[A-Za-z0-9._-]{1,100}$/;
-/** Deepest path, in components. */
-export const MAX_PATH_DEPTH = 8;
+export { MAX_PATH_DEPTH, pathProblem } from '../wire/workspace-path.js';
+
 /** Most artifact paths one job may ask for. */
 export const MAX_ARTIFACT_PATHS = 64;
 const FILE_KEYS = new Set(['path', 'content_base64', 'mode']);
@@ -46,20 +45,6 @@ function shown(v: string): string {
 
 function bad(field: string, why: string): RejectionError {
   return new RejectionError('INVALID_PAYLOAD', `payload.candidate_metadata.${field} ${why}`);
-}
-
-/** Why `path` breaks the §12 path rules, or null when it is fine. */
-export function pathProblem(path: string): string | null {
-  if (path === '') return 'is empty';
-  if (path.startsWith('/')) return 'is absolute (paths are relative to /workspace)';
-  const parts = path.split('/');
-  if (parts.length > MAX_PATH_DEPTH) return `is deeper than ${MAX_PATH_DEPTH} components`;
-  for (const p of parts) {
-    if (p === '') return 'has an empty component';
-    if (p === '.' || p === '..') return `has a "${p}" component`;
-    if (!COMPONENT.test(p)) return 'has a component outside [A-Za-z0-9._-]{1,100}';
-  }
-  return null;
 }
 
 /** Checks one list of paths: rules, then no two equal ignoring case, and (for inputs) no file inside another. */

@@ -2,7 +2,9 @@
  * Artifact downloads (SPEC §12): `GET /api/v1/jobs/:id/artifacts` → application/x-tar of
  * every artifact of the job, `GET /api/v1/jobs/:id/artifacts/<path>` → that file. Signed
  * and owner-only through the same `authorize` as the status route. Each file carries its
- * SHA-256 (`X-QuickCMD-SHA256`) so a client checks what it writes.
+ * SHA-256 (`X-QuickCMD-SHA256`) so a client checks what it writes. `?encoding=base64`
+ * answers one file as JSON `{path, size, sha256, content_base64}`: the form the broker's
+ * rpc (JSON replies only) and the CLI use.
  */
 import { Readable } from 'node:stream';
 import type Router from '@koa/router';
@@ -65,6 +67,10 @@ export function addArtifactRoutes(router: Router, authorize: Authorize, files: J
     const path = Array.isArray(raw) ? raw.join('/') : String(raw);
     const a = files.get(rec.jobId, path);
     if (a === null) throw new AgentError('NOT_FOUND', 'no such artifact', { expose: true });
+    if (ctx.query['encoding'] === 'base64') {
+      ctx.body = { path: a.path, size: a.size, sha256: a.sha256, content_base64: a.data.toString('base64') };
+      return;
+    }
     ctx.type = 'application/octet-stream';
     ctx.set('X-QuickCMD-SHA256', a.sha256);
     ctx.body = a.data;
