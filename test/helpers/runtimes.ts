@@ -25,6 +25,8 @@ export interface HostLimits {
   readonly pidsMax: number;
   /** Periods in which the container was throttled so far. */
   readonly throttled: number;
+  /** CPU time the container used so far, in nanoseconds. */
+  readonly usageNs: number;
 }
 
 function read(file: string): string {
@@ -47,6 +49,7 @@ export function hostLimits(containerId: string): HostLimits {
       memoryBytes: Number(read(`${v1('memory')}/memory.limit_in_bytes`)),
       pidsMax: Number(read(`${v1('pids')}/pids.max`)),
       throttled: statField(read(`${v1('cpu')}/cpu.stat`), 'nr_throttled'),
+      usageNs: Number(read(`${v1('cpuacct')}/cpuacct.usage`)),
     };
   }
   const v2 = [`/sys/fs/cgroup/system.slice/docker-${containerId}.scope`, `/sys/fs/cgroup/docker/${containerId}`].find((d) => fs.existsSync(d));
@@ -57,5 +60,6 @@ export function hostLimits(containerId: string): HostLimits {
     memoryBytes: Number(read(`${v2}/memory.max`)),
     pidsMax: Number(read(`${v2}/pids.max`)),
     throttled: statField(read(`${v2}/cpu.stat`), 'nr_throttled'),
+    usageNs: statField(read(`${v2}/cpu.stat`), 'usage_usec') * 1000,
   };
 }
