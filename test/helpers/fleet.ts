@@ -35,13 +35,17 @@ export async function waitForAgents(nc: NatsConnection, names: readonly string[]
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const seen = new Set<string>();
-    const it = await nc.requestMany(DISCOVER_SUBJECT, '', { strategy: 'stall', stall: 200, maxWait: 1000 });
-    for await (const m of it) {
-      try {
-        seen.add((JSON.parse(Buffer.from(m.data).toString()) as { agent: string }).agent);
-      } catch {
-        // not a presence document
+    try {
+      const it = await nc.requestMany(DISCOVER_SUBJECT, '', { strategy: 'stall', stall: 200, maxWait: 1000 });
+      for await (const m of it) {
+        try {
+          seen.add((JSON.parse(Buffer.from(m.data).toString()) as { agent: string }).agent);
+        } catch {
+          // not a presence document
+        }
       }
+    } catch {
+      // No responders yet: nobody has subscribed.
     }
     if (names.every((n) => seen.has(n))) return;
     if (Date.now() > deadline) throw new Error(`agents ${names.filter((n) => !seen.has(n)).join(',')} not online within ${timeoutMs} ms`);

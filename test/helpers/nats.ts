@@ -65,8 +65,8 @@ function identity(dir: string, role: 'agent' | 'controller', name: string): Nats
 export async function startNats(opts: NatsOptions = {}): Promise<TestNats> {
   const bin = natsServerBin();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quickcmd-nats-'));
-  const pki = makePki(path.join(dir, 'pki'));
   const host = opts.host ?? '127.0.0.1';
+  const pki = makePki(path.join(dir, 'pki'), host === '127.0.0.1' ? [] : [host]);
   const agents = new Map((opts.agents ?? []).map((n) => [n, identity(dir, 'agent', n)]));
   const controllers = new Map((opts.controllers ?? []).map((n) => [n, identity(dir, 'controller', n)]));
   const spyKp = createUser();

@@ -22,7 +22,7 @@ function ssl(args: string[], cwd: string): void {
 }
 
 /** Create a CA and a server certificate (SANs localhost, 127.0.0.1) under `dir`. */
-export function makePki(dir: string): TestPki {
+export function makePki(dir: string, extraIps: readonly string[] = []): TestPki {
   fs.mkdirSync(dir, { recursive: true });
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
   ssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=QuickCMD Test CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
@@ -33,7 +33,7 @@ export function makePki(dir: string): TestPki {
     fs.chmodSync(path.join(dir, `${name}.key`), 0o600);
     return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
   };
-  const server = issue('server', '/CN=localhost', 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  const server = issue('server', '/CN=localhost', `subjectAltName=DNS:localhost,IP:127.0.0.1${extraIps.map((ip) => `,IP:${ip}`).join('')}\nextendedKeyUsage=serverAuth\n`);
   let n = 0;
   return {
     dir,
