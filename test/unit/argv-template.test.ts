@@ -132,3 +132,15 @@ test('container options: an argv becomes Cmd as is (no shell); a shell job keeps
   assert.throws(() => containerOptions({ ...spec, argv: ['echo', 'a\0b'] }), /NUL/);
   assert.throws(() => containerOptions({ ...spec, argv: [] }), /program/);
 });
+
+test('a pattern that backtracks catastrophically on a value is cut off within its budget and refuses the value', () => {
+  const cmd = compileCommand(def({ p: { type: 'string', pattern: '(a+)+b', max_length: 4096 } }, ['echo', '{p}']));
+  assert.deepEqual(resolveCall(cmd, { p: 'aaab' }).argv, ['echo', 'aaab']);
+  const t0 = performance.now();
+  refusedParam(cmd, { p: `${'a'.repeat(64)}!` }, 'p', /did not finish within 100 ms/);
+  const took = performance.now() - t0;
+  assert.ok(took < 2000, `refused after ${took.toFixed(0)} ms`);
+  // The matcher is reusable after a timeout.
+  assert.deepEqual(resolveCall(cmd, { p: 'ab' }).argv, ['echo', 'ab']);
+  refusedParam(cmd, { p: 'ba' }, 'p', /does not match/);
+});

@@ -5,6 +5,7 @@
  * text substituted into the argv: strings and enum values as they are, integers in
  * decimal, booleans as `true` / `false`.
  */
+import vm from 'node:vm';
 import { RejectionError } from '../errors.js';
 
 /** Longest `max_length` a string parameter may declare. */
@@ -48,12 +49,47 @@ export interface EnumParam {
 /** A parameter definition as the config declares it. */
 export type ParamDef = StringParam | IntegerParam | BooleanParam | EnumParam;
 
+/** Longest a pattern may run on one value; past it the value is refused. */
+export const PATTERN_BUDGET_MS = 100;
+
+const MATCH = new vm.Script('re.test(s)');
+
+/**
+ * A pattern run under a time budget. JavaScript regular expressions backtrack, and a
+ * pattern with nested repetition (`(a+)+b`) takes exponential time on some values; the
+ * pattern is the operator's, but the value is a controller's and a match runs on the
+ * agent's only thread. V8 interrupts a match run through `vm` with a timeout, so a value
+ * costs at most PATTERN_BUDGET_MS (and about 0.2 ms when it matches normally). The
+ * context is made on first use and holds nothing between calls.
+ */
+export class BoundedPattern {
+  private context: vm.Context | null = null;
+
+  constructor(readonly regex: RegExp) {}
+
+  /** True or false, or null when the match ran out of time. */
+  test(value: string): boolean | null {
+    this.context ??= vm.createContext(Object.create(null) as object);
+    const ctx = this.context as { re?: RegExp; s?: string };
+    ctx.re = this.regex;
+    ctx.s = value;
+    try {
+      return MATCH.runInContext(this.context, { timeout: PATTERN_BUDGET_MS }) === true;
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') return null;
+      throw e;
+    } finally {
+      ctx.s = '';
+    }
+  }
+}
+
 /** A parameter with its pattern compiled once, at load. */
 export interface CompiledParam {
   readonly name: string;
   readonly def: ParamDef;
-  /** The pattern as the agent applies it (`^(?:pattern)$`, unicode), or null. */
-  readonly regex: RegExp | null;
+  /** The pattern as the agent applies it (`^(?:pattern)$`, unicode, time-bounded), or null. */
+  readonly pattern: BoundedPattern | null;
 }
 
 /** The agent's anchoring of an author's pattern: always a full match, whatever the author wrote. */
@@ -63,7 +99,7 @@ export function compilePattern(pattern: string): RegExp {
 
 /** Compile one definition; throws Error (with the reason) on a pattern that does not compile. */
 export function compileParam(name: string, def: ParamDef): CompiledParam {
-  return { name, def, regex: def.type === 'string' && def.pattern !== undefined ? compilePattern(def.pattern) : null };
+  return { name, def, pattern: def.type === 'string' && def.pattern !== undefined ? new BoundedPattern(compilePattern(def.pattern)) : null };
 }
 
 /** The rule of a parameter in words, for messages and `quickcmd commands`. */
@@ -103,7 +139,11 @@ export function checkParamValue(p: CompiledParam, value: unknown): string {
       if (value.includes('\0')) throw invalid(name, def, 'contains NUL');
       const length = [...value].length;
       if (length > def.max_length) throw invalid(name, def, `is ${length} characters long`);
-      if (p.regex !== null && !p.regex.test(value)) throw invalid(name, def, `${shown(value)} does not match`);
+      if (p.pattern !== null) {
+        const ok = p.pattern.test(value);
+        if (ok === null) throw invalid(name, def, `the pattern did not finish within ${PATTERN_BUDGET_MS} ms on ${shown(value)}`);
+        if (!ok) throw invalid(name, def, `${shown(value)} does not match`);
+      }
       return value;
     }
     case 'integer': {
