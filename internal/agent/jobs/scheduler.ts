@@ -15,24 +15,14 @@ import type { Logger } from '../logger.js';
 import type { ScheduleMetrics } from './schedule-metrics.js';
 import { compileSchedule, fireJobId, instantOfJobId, nextInstant, planDue, scheduleControllerId, type CompiledSchedule } from './schedule-plan.js';
 import type { ScheduleLastRun, ScheduleStore } from './schedule-store.js';
+import type { ScheduleSink, ScheduleView } from './schedule-types.js';
+
+export type { ScheduleSink, ScheduleView, SubmitResult } from './schedule-types.js';
 
 /** The loop never sleeps longer than this, whatever the next fire: wall-clock jumps are seen within it. */
 export const MAX_ARM_MS = 60_000;
 /** Fires waiting behind a running one under `overlap: queue`; beyond, a fire is skipped. */
 export const MAX_QUEUED_FIRES = 16;
-
-/** What the sink did with a fire. */
-export type SubmitResult = { readonly kind: 'accepted' } | { readonly kind: 'duplicate' } | { readonly kind: 'refused'; readonly code: string; readonly reason: string };
-
-/** Where fires become jobs. */
-export interface ScheduleSink {
-  /** Submit the fire `instantMs` of `s` as job `jobId` (controller schedule:<name>). Never throws. */
-  submit(s: CompiledSchedule, instantMs: number, jobId: string, late: boolean): SubmitResult;
-  /** True while the job is pending or running. */
-  isActive(jobId: string): boolean;
-  /** Call `fn` once when the job ends; returns the unsubscribe function. */
-  onEnd(jobId: string, fn: () => void): () => void;
-}
 
 /** What the scheduler needs. */
 export interface SchedulerDeps {
@@ -44,20 +34,6 @@ export interface SchedulerDeps {
   readonly metrics: ScheduleMetrics;
   readonly logger: Logger;
   readonly agentId: string;
-}
-
-/** One schedule as `GET /api/v1/schedules` shows it. */
-export interface ScheduleView {
-  readonly name: string;
-  readonly cron: string;
-  readonly timezone: string;
-  readonly command: string;
-  readonly enabled: boolean;
-  readonly overlap: ScheduleConfig['overlap'];
-  readonly next_run: string | null;
-  readonly last_run: { readonly job_id: string; readonly status: string | null; readonly exit_code: number | null } | null;
-  readonly skipped: number;
-  readonly missed: number;
 }
 
 interface Entry {
