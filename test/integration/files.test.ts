@@ -117,6 +117,7 @@ describe(RUNTIME === undefined ? 'files in, artifacts out (real engine)' : `file
       sandboxOf(),
     );
     assert.equal(result.status, 'completed', JSON.stringify(result));
+    assert.equal((result as Result & { runtime?: string }).runtime, RUNTIME ?? 'runc', 'the job ran under the runtime under test');
     assert.equal(result.exit_code, 0, result.stderr);
     assert.match(result.stdout, /^in\/data\.csv 644 65534:65534 8\nbin\/run\.sh 755 65534:65534 \d+\n/);
     assert.ok(result.stdout.includes(`${sha(data)}  in/data.csv`), result.stdout);
@@ -286,6 +287,32 @@ describe(RUNTIME === undefined ? 'files in, artifacts out (real engine)' : `file
 });
 
 }
+
+describe('an agent restart during a file job (re-adopted, artifacts still collected)', { timeout: 180_000 }, () => {
+  it('collects the artifacts of a job whose agent restarted while it ran', async () => {
+    await requireDocker();
+    const first = await startTestAgent({});
+    let second: TestAgent | null = null;
+    try {
+      const r = await send(first, 'echo early > a.txt; sleep 4; echo late >> a.txt', undefined, ['a.txt']);
+      assert.equal(r.status, 202);
+      const deadline = Date.now() + 30_000;
+      while (first.agent.manager.get(r.jobId)?.sandboxId == null) {
+        assert.ok(Date.now() < deadline, 'the job started');
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      await first.stop();
+      second = await startTestAgent({}, {}, { dir: first.dir, pki: first.pki, secret: first.secret });
+      const body = await waitForEnd(target(second), r.jobId, 60_000);
+      const result = body['result'] as Result;
+      assert.equal(result.status, 'completed', JSON.stringify(result));
+      assert.deepEqual(result.artifacts, [{ path: 'a.txt', size: 11, sha256: sha('early\nlate\n') }]);
+    } finally {
+      await first.stop();
+      await second?.stop();
+    }
+  });
+});
 
 describe('the warm pool declines file jobs (they start cold and still get their files)', { timeout: 180_000 }, () => {
   let a: TestAgent;
