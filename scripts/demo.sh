@@ -11,6 +11,8 @@ DEV="$ROOT/.dev"
 PORT="${QUICKCMD_DEMO_PORT:-8443}"
 EXIT_AFTER="${QUICKCMD_DEMO_EXIT:-0}"
 [ "${1:-}" = "--exit" ] && EXIT_AFTER=1
+# `npm run demo -- --fleet`: a broker and three agents, one fan-out by selector.
+[ "${1:-}" = "--fleet" ] && exec bash scripts/demo-fleet.sh
 say() { printf '\033[1m[demo]\033[0m %s\n' "$*" >&2; }
 
 [ -d node_modules ] || { say "installing dependencies (npm ci)"; npm ci --no-audit --no-fund >/dev/null; }
