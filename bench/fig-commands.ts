@@ -69,7 +69,7 @@ export async function commandsSection(ctx: BenchContext): Promise<Figure[]> {
   }
   const named = median(namedMs);
   const shell = median(shellMs);
-  const micros = resolveMicros(ctx.n(200_000, 50_000));
+  const micros = resolveMicros(ctx.n(5_000, 1_000));
   ctx.log(`commands: named p50 ${named.toFixed(1)} ms, shell p50 ${shell.toFixed(1)} ms, resolveCall ${micros.toFixed(2)} µs`);
   const ratio = ratioOf(named, shell);
   return [
