@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { EXIT, runDaemon } from '../internal/agent/agent-cli.js';
+import { installLastResort } from '../internal/agent/last-resort.js';
 import { AGENT_VERSION } from '../internal/agent/version.js';
 
 /** Go's flag package accepts single-dash long flags; map them to commander's form. */
@@ -25,5 +26,6 @@ try {
   if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? EXIT.ok : EXIT.usage);
   throw e;
 }
+installLastResort(process);
 const code = await runDaemon(program.opts<{ config?: string }>().config, { stdout: process.stdout, stderr: process.stderr });
 process.exit(code);

@@ -32,12 +32,17 @@ export function runtimeOfJob(rec: Pick<JobRecord, 'spec'>): RuntimeName {
 export class JobLedger {
   constructor(private readonly d: LedgerDeps) {}
 
-  /** Store a new pending job, its id and its job.accepted event in one transaction. */
-  accept(job: AcceptedJob): void {
+  /**
+   * Store a new pending job, its id and its job.accepted event in one transaction; with
+   * `running`, also its start (pending → running), so a slot is never held for a job whose
+   * state is not stored.
+   */
+  accept(job: AcceptedJob, running = false): void {
     try {
       this.d.store.transaction(() => {
         this.d.store.insertPending(job.jobId, job.controllerId, job.spec, this.d.clock.nowMs());
         if (job.inputs !== undefined && job.inputs.length > 0) this.d.store.files.insertInputs(job.jobId, job.inputs);
+        if (running) this.transition(job.jobId, 'pending', 'running');
         this.d.audit.append({
           type: 'job.accepted',
           jobId: job.jobId,

@@ -5,7 +5,7 @@
  * each job's end; one run in the sandbox (start, timeout, wait, removal) is job-run.ts.
  */
 import type { AuditLog } from '../../audit/audit-log.js';
-import type { Sandbox } from '../../sandbox/sandbox.js';
+import type { Sandbox, SandboxHandle } from '../../sandbox/sandbox.js';
 import { rfc3339, type Clock } from '../clock.js';
 import type { AgentConfig } from '../config/config.js';
 import type { DockerHealth } from '../docker-health.js';
@@ -15,7 +15,8 @@ import { JobOutput, type OutputStart } from './job-output.js';
 import type { JobStore } from './job-store.js';
 import { isTerminal, type AcceptedJob, type JobRecord, type JobResult, type JobStatus, type StoredResult } from './job.js';
 import { JobLedger, runtimeOfJob } from './job-ledger.js';
-import { executeRun, STOP_GRACE_SECONDS, type Run, type RunHost } from './job-run.js';
+import { executeRun, newRun, STOP_GRACE_SECONDS, type Run, type RunHost } from './job-run.js';
+import { removeJobContainers, stopSafely } from './run-stop.js';
 import type { Logger } from '../logger.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { OutputHub } from '../stream/output-hub.js';
@@ -35,6 +36,9 @@ export interface JobManagerDeps {
   readonly config: () => AgentConfig;
 }
 
+/** Delay before queued jobs are tried again after their start could not be stored. */
+const PUMP_RETRY_MS = 1000;
+
 /** Owner of job state, queue and runs. */
 export class JobManager {
   private readonly queue: string[] = [];
@@ -43,6 +47,7 @@ export class JobManager {
   private stopping = false;
   /** Set by abandon(): runs are left to the next agent start, nothing more is recorded. */
   private detached = false;
+  private pumpRetry: NodeJS.Timeout | null = null;
 
   private readonly ledger: JobLedger;
   /** What a run (job-run.ts) sees of this manager. */
@@ -55,6 +60,8 @@ export class JobManager {
       detached: () => this.detached,
       stopping: () => this.stopping,
       complete: (run, rec, o, sandboxId, from) => this.complete(run, rec, o, sandboxId, from),
+      stopRun: (run, handle) => this.stopRun(run, handle),
+      release: (run) => this.release(run),
     };
     d.docker.onChange((up) => {
       if (up) this.pump();
@@ -90,11 +97,24 @@ export class JobManager {
 
   /** Persist, audit and enqueue a new job (one transaction: the id is consumed iff the job exists). */
   accept(job: AcceptedJob): void {
-    this.ledger.accept(job);
+    // A job that can start at once is stored as running in the same transaction as its
+    // acceptance: its slot is taken only once that is stored, and a store failure leaves
+    // nothing (503 AUDIT_UNAVAILABLE, no slot held, the id not consumed).
+    const now = this.queue.length === 0 && this.canStart();
+    this.ledger.accept(job, now);
     this.d.metrics.jobsTotal.inc();
+    if (now) {
+      const rec = this.d.store.get(job.jobId);
+      if (rec !== null) this.launch(rec, null);
+      return;
+    }
     this.queue.push(job.jobId);
     this.d.metrics.jobsQueued.set(this.queue.length);
     this.pump();
+  }
+
+  private canStart(): boolean {
+    return !this.stopping && this.d.docker.up && this.runs.size < this.d.config().max_concurrent_jobs;
   }
 
   /** True if this job id was ever accepted, even if the job has since been pruned. */
@@ -119,6 +139,14 @@ export class JobManager {
     if (isTerminal(rec.status)) throw new AgentError('JOB_FINISHED', `job already ${rec.status}`);
     const audit = { type: 'job.cancelled' as const, jobId, controllerId: by.controllerId, remoteAddr: by.remoteAddr, details: { previous_status: rec.status } };
     const run = this.runs.get(jobId);
+    if (run === undefined && rec.status === 'running') {
+      // Running in the store but not yet re-adopted (just after a restart): its container
+      // must not outlive the cancel unsupervised.
+      this.d.audit.append(audit);
+      this.ledger.finishWithoutRun(rec, 'cancelled', 'cancelled by controller (container removed before it was re-adopted)');
+      void removeJobContainers(this.d.sandbox, this.d.agentId, rec).catch((e: unknown) => this.d.logger.warn({ err: e, job_id: jobId }, "could not remove the cancelled job's container; the reconciler will retry"));
+      return 'cancelled';
+    }
     if (run === undefined) {
       const i = this.queue.indexOf(jobId);
       if (i >= 0) this.queue.splice(i, 1);
@@ -130,21 +158,41 @@ export class JobManager {
     if (!run.cancelled) {
       run.cancelled = true;
       this.d.audit.append(audit);
-      if (run.handle !== null) void run.handle.stop(STOP_GRACE_SECONDS);
+      if (run.handle !== null) this.stopRun(run, run.handle);
     }
     return 'running';
   }
 
   /** Start queued jobs while slots are free and the engine answers. */
   pump(): void {
-    if (this.stopping || !this.d.docker.up) return;
-    while (this.runs.size < this.d.config().max_concurrent_jobs && this.queue.length > 0) {
-      const jobId = this.queue.shift() as string;
-      const rec = this.d.store.get(jobId);
+    while (this.canStart() && this.queue.length > 0) {
+      const jobId = this.queue[0] as string;
+      let rec: JobRecord | null;
+      try {
+        rec = this.d.store.get(jobId);
+        // The slot is taken only once running is stored.
+        if (rec !== null && rec.status === 'pending') this.ledger.transition(rec.jobId, rec.status, 'running');
+      } catch (e) {
+        // The job stays first in the queue and pending in the store; try again shortly.
+        this.d.audit.markFailed();
+        this.d.logger.error({ err: e, job_id: jobId }, 'could not store a job start; retrying');
+        this.schedulePump();
+        break;
+      }
+      this.queue.shift();
       if (rec === null || rec.status !== 'pending') continue;
       this.launch(rec, null);
     }
     this.d.metrics.jobsQueued.set(this.queue.length);
+  }
+
+  private schedulePump(): void {
+    if (this.pumpRetry !== null || this.detached) return;
+    this.pumpRetry = setTimeout(() => {
+      this.pumpRetry = null;
+      this.pump();
+    }, PUMP_RETRY_MS);
+    this.pumpRetry.unref();
   }
 
   /** Queue the jobs left pending by a previous run of the agent, in order. */
@@ -157,7 +205,8 @@ export class JobManager {
 
   /** Follow a container that survived an agent restart (reconciler). */
   adopt(rec: JobRecord, containerId: string): void {
-    if (this.runs.has(rec.jobId)) return;
+    // A job cancelled since the reconciler looked is not adopted (its container is removed).
+    if (this.runs.has(rec.jobId) || this.d.store.get(rec.jobId)?.status !== 'running') return;
     this.launch(rec, containerId);
   }
 
@@ -191,7 +240,7 @@ export class JobManager {
     if (first === 'timeout') {
       for (const r of this.runs.values()) {
         r.shutdown = true;
-        if (r.handle !== null) void r.handle.stop(STOP_GRACE_SECONDS);
+        if (r.handle !== null) this.stopRun(r, r.handle);
       }
       await all();
     }
@@ -202,31 +251,25 @@ export class JobManager {
     this.accepting = false;
     this.stopping = true;
     this.detached = true;
+    if (this.pumpRetry !== null) clearTimeout(this.pumpRetry);
     for (const r of this.runs.values()) {
       if (r.timer !== null) clearTimeout(r.timer);
       r.output.detach();
     }
   }
 
+  /** Take a slot for a job already stored as running (new, or adopted after a restart). */
   private launch(rec: JobRecord, adoptContainer: string | null): void {
     const cfg = this.d.config();
     const totals = adoptContainer === null ? { stdout: 0, stderr: 0, lastSeq: 0 } : this.d.store.outputTotals(rec.jobId);
-    const run: Run = {
-      jobId: rec.jobId,
-      spec: rec.spec,
-      output: new JobOutput(rec.jobId, this.d, cfg.max_output_bytes, totals satisfies OutputStart),
-      handle: null,
-      startMs: adoptContainer === null ? null : (rec.result?.start_time ? Date.parse(rec.result.start_time) : rec.updatedAt),
-      timer: null,
-      timedOut: false,
-      cancelled: false,
-      shutdown: false,
-      artifacts: null,
-      done: Promise.resolve(),
-    };
+    const startMs = adoptContainer === null ? null : (rec.result?.start_time ? Date.parse(rec.result.start_time) : rec.updatedAt);
+    const run = newRun(rec.jobId, rec.spec, startMs, (onFailure) => new JobOutput(rec.jobId, this.d, cfg.max_output_bytes, totals satisfies OutputStart, onFailure), (r, why) => {
+      // Output cannot be stored: the job fails (its output so far stays consistent).
+      r.failure ??= why;
+      if (r.handle !== null) this.stopRun(r, r.handle);
+    });
     this.runs.set(rec.jobId, run);
     this.d.metrics.jobsRunning.set(this.runs.size);
-    if (adoptContainer === null) this.ledger.transition(rec.jobId, rec.status, 'running');
     run.done = executeRun(run, rec, adoptContainer, this.runHost).catch((e: unknown) => {
       this.d.logger.error({ err: e, job_id: rec.jobId }, 'job run failed unexpectedly');
       // Safety net: never leave a job holding its slot after an unexpected error.
@@ -235,11 +278,29 @@ export class JobManager {
         this.complete(run, rec, { status: 'failed', exitCode: null, error: 'internal agent error while running the job', timedOut: false, oomKilled: false }, run.handle?.containerId ?? null);
       } catch (e2) {
         this.d.logger.error({ err: e2, job_id: rec.jobId }, 'could not record the failure');
-        this.runs.delete(rec.jobId);
-        this.d.metrics.jobsRunning.set(this.runs.size);
-        this.pump();
+        this.release(run);
       }
       void run.handle?.destroy().catch(() => undefined);
+    });
+  }
+
+  /** Free a run's slot without recording anything (the store is failing). */
+  private release(run: Run): void {
+    if (this.runs.get(run.jobId) !== run) return;
+    this.runs.delete(run.jobId);
+    this.d.metrics.jobsRunning.set(this.runs.size);
+    this.pump();
+  }
+
+  /** Stop the run's container; a stop that fails for good ends the run failed (never an unhandled rejection). */
+  private stopRun(run: Run, handle: SandboxHandle): void {
+    const onFirstFailure = (err: string): void => {
+      run.failure ??= `the container could not be stopped at first (${err}); it was stopped on a retry`;
+    };
+    void stopSafely(handle, { graceSeconds: STOP_GRACE_SECONDS, logger: this.d.logger, jobId: run.jobId, onFirstFailure }).then((r) => {
+      if (r.stopped) return;
+      run.failure = `the container could not be stopped: ${r.lastError ?? 'unknown error'}`;
+      run.abort(run.failure);
     });
   }
 

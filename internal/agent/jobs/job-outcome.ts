@@ -17,6 +17,8 @@ export interface RunFacts {
   readonly shutdown: boolean;
   readonly timeoutSeconds: number;
   readonly memoryLimit: number;
+  /** Why the agent itself failed the run (container could not be stopped, output not storable). */
+  readonly failure?: string | null;
 }
 
 /** Status and the result fields that depend on it. */
@@ -32,6 +34,8 @@ export interface Outcome {
 export function decideOutcome(f: RunFacts): Outcome {
   const exitCode = f.exit.exitCode >= 0 ? f.exit.exitCode : null;
   const base = { exitCode, timedOut: false, oomKilled: f.exit.oomKilled };
+  // The agent's own failure explains the end better than any request: it is what went wrong.
+  if (f.failure !== undefined && f.failure !== null) return { ...base, status: 'failed', timedOut: f.timedOut, error: f.failure };
   if (f.timedOut) {
     return { ...base, status: 'failed', exitCode: TIMEOUT_EXIT_CODE, timedOut: true, error: `timed out after ${f.timeoutSeconds}s` };
   }
