@@ -32,7 +32,8 @@ import { reconcileJobs } from './jobs/recovery.js';
 import { RequestAuth } from './door/request-auth.js';
 import { buildRouter } from './http/routes.js';
 import { frontDoor } from './http/front-door.js';
-import { closeServer, createServer, listen, reloadTls, type AgentServer } from './http/server.js';
+import { applyConnectionLimits, closeServer, createServer, listen, reloadTls, type AgentServer } from './http/server.js';
+import { BodyBudget } from './http/body-budget.js';
 import { AGENT_VERSION } from './version.js';
 import { logBoundFor } from '../sandbox/container-options.js';
 import { chooseRuntime } from '../sandbox/runtimes.js';
@@ -41,7 +42,7 @@ import { createBrokerTransport, type BrokerTransport } from './broker/broker-tra
 import { routeDispatcher } from './http/route-dispatch.js';
 
 /** Keys that only take effect on restart; a reload keeps their old values. */
-const RESTART_KEYS = ['port', 'bind_address', 'insecure_http', 'tls_client_ca_file', 'audit_db_path', 'run_as_user', 'run_as_group', 'log_level', 'warm_pool_size', 'agent_name', 'listen', 'broker', 'heartbeat_seconds'] as const;
+const RESTART_KEYS = ['port', 'bind_address', 'insecure_http', 'tls_client_ca_file', 'audit_db_path', 'run_as_user', 'run_as_group', 'log_level', 'warm_pool_size', 'agent_name', 'listen', 'broker', 'heartbeat_seconds', 'audit_stranger_burst', 'tls_handshake_timeout_seconds'] as const;
 
 /** Optional dependencies (tests and benchmarks pass their own). */
 export interface AgentDeps {
@@ -55,6 +56,8 @@ export interface AgentDeps {
   readonly streamPingIntervalMs?: number;
   /** One-shot timers of the scheduler (tests pass a fake clock's). */
   readonly timers?: Timers;
+  /** Wrap the audit log (fault-injection tests: an audit that fails on a chosen write). */
+  readonly wrapAudit?: (real: AuditLog) => AuditLog;
 }
 
 /** A built agent. */
@@ -90,7 +93,8 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
   const logger = deps.logger ?? createLogger(initial.log_level);
   const db = openDatabase(initial.audit_db_path);
   const store = new JobStore(db);
-  const audit = new SqliteAuditLog({ db, clock: { now: () => new Date(clock.nowMs()) } });
+  const realAudit = new SqliteAuditLog({ db, clock: { now: () => new Date(clock.nowMs()) }, strangerBurst: initial.audit_stranger_burst });
+  const audit: AuditLog = deps.wrapAudit?.(realAudit) ?? realAudit;
   const agentId = store.meta('agent_id', () => `qa-${crypto.randomUUID()}`);
   const engine = deps.docker ?? dockerClient();
   const logMaxBytes = logBoundFor(initial.max_output_bytes);
@@ -101,6 +105,7 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
     : null;
   const sandbox: Sandbox = pool ?? cold;
   const metrics = new AgentMetrics(AGENT_VERSION);
+  metrics.watchAuditBacklog(() => audit.backlog());
   const docker = new DockerHealth(sandbox, metrics, logger);
   const hub = new OutputHub();
   const manager = new JobManager({ store, sandbox, audit, hub, metrics, clock, logger, docker, agentId, config });
@@ -118,14 +123,15 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
   });
   app.use(errorMiddleware(logger));
   const brokerState = (): 'ok' | 'down' | null => broker?.state() ?? null;
-  const router = buildRouter({ config, clock, intake, auth, manager, docker, audit, metrics, listJobs: (f) => listJobs(db, f), schedules: () => scheduler.view(), store, broker: brokerState, files: store.files });
+  const bodies = new BodyBudget(() => current.max_inflight_body_bytes);
+  const router = buildRouter({ config, clock, intake, auth, manager, docker, audit, metrics, bodies, listJobs: (f) => listJobs(db, f), schedules: () => scheduler.view(), store, broker: brokerState, files: store.files });
   app.use(router.routes());
   const broker: BrokerTransport | null = initial.broker === undefined
     ? null
     : createBrokerTransport({ config, clock, dispatch: routeDispatcher(app), rejectedEarly: (e, origin) => intake.rejectedEarly(e, origin), manager, store, hub, audit, metrics, logger });
   // Submissions and /health are answered ahead of Koa (the routes a flood hits); the rest by Koa.
-  const server = createServer(initial, frontDoor({ config, intake, manager, clock, docker, audit, logger, broker: brokerState }, app.callback()));
-  const streams: StreamServer = createStreamServer({ config, clock, auth, manager, store, hub, metrics, logger, pingIntervalMs: deps.streamPingIntervalMs });
+  const server = createServer(initial, frontDoor({ config, intake, manager, clock, docker, audit, logger, broker: brokerState, bodies }, app.callback()));
+  const streams: StreamServer = createStreamServer({ config, clock, auth, manager, store, hub, metrics, logger, pingIntervalMs: deps.streamPingIntervalMs, audit });
   server.on('upgrade', (req, socket, head) => streams.handleUpgrade(req, socket, head));
 
   let maintenance: NodeJS.Timeout | null = null;
@@ -191,6 +197,7 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
       current = Object.freeze({ ...next, ...kept }) as AgentConfig;
       try {
         reloadTls(server, current);
+        applyConnectionLimits(server, current);
       } catch (e) {
         logger.error({ err: e }, 'could not reload TLS certificates; keeping the old ones');
       }
@@ -223,9 +230,9 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
           await closeServer(server);
           await sandbox.close();
           try {
-            audit.flush();
+            audit.close();
           } catch (e) {
-            logger.error({ err: e }, 'could not write the last queued audit events');
+            logger.error({ err: e, backlog: audit.backlog() }, 'could not write the last queued audit events');
           }
           db.close();
         })();

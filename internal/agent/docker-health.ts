@@ -9,6 +9,9 @@ import type { Logger } from './logger.js';
 import type { AgentMetrics } from './metrics.js';
 
 /** Health monitor of the container engine. */
+/** Longest wait for one engine ping. */
+const PING_TIMEOUT_MS = 2000;
+
 export class DockerHealth {
   private state = true;
   private readonly poll = new RetryTimer();
@@ -34,9 +37,14 @@ export class DockerHealth {
   /** Ping now (coalescing concurrent calls) and update the state. */
   check(): Promise<boolean> {
     if (this.checking === null) {
-      this.checking = this.sandbox
-        .ping()
-        .catch(() => false)
+      // Bounded: an engine that accepts the connection but never answers is down.
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), PING_TIMEOUT_MS);
+        timer.unref();
+      });
+      this.checking = Promise.race([this.sandbox.ping().catch(() => false), bound])
+        .finally(() => clearTimeout(timer))
         .then((ok) => {
           this.checking = null;
           this.checkedAt = Date.now();

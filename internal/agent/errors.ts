@@ -39,6 +39,8 @@ export type ErrorCode =
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'QUEUE_FULL'
   | 'SHUTTING_DOWN'
+  | 'SERVER_BUSY'
+  | 'TOO_MANY_FOLLOWERS'
   | 'DOCKER_UNAVAILABLE'
   | 'AUDIT_UNAVAILABLE'
   | 'IMAGE_MISSING'
@@ -89,6 +91,8 @@ export function statusFor(code: ErrorCode): number {
     case 'QUEUE_FULL':
       return 429;
     case 'SHUTTING_DOWN':
+    case 'SERVER_BUSY':
+    case 'TOO_MANY_FOLLOWERS':
     case 'DOCKER_UNAVAILABLE':
     case 'AUDIT_UNAVAILABLE':
       return 503;

@@ -101,4 +101,12 @@ export class AgentMetrics {
   output(stream: StreamName, bytes: number): void {
     this.outputBytes.inc({ stream }, bytes);
   }
+
+  /** Export the audit backlog (non-zero only while the database fails), read at each scrape. */
+  watchAuditBacklog(read: () => { rows: number; bytes: number; counted: number }): void {
+    const registers = [this.registry];
+    new Gauge({ name: 'quickcmd_agent_audit_backlog_rows', help: 'Audit events waiting to be written (the database is failing).', registers, collect() { this.set(read().rows); } });
+    new Gauge({ name: 'quickcmd_agent_audit_backlog_bytes', help: 'Bytes of audit events waiting to be written.', registers, collect() { this.set(read().bytes); } });
+    new Gauge({ name: 'quickcmd_agent_audit_counted_events', help: 'Rejections counted for a summary row and not yet written.', registers, collect() { this.set(read().counted); } });
+  }
 }

@@ -37,6 +37,7 @@ const EVENT_TYPES: Record<AuditEventType, true> = {
   'job.finished': true,
   'job.cancelled': true,
   'request.unauthenticated': true,
+  'requests.coalesced': true,
   'request.rejected': true,
   'schedule.skipped': true,
   'schedule.missed': true,

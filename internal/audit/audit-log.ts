@@ -14,6 +14,7 @@ export type AuditEventType =
   | 'job.finished'
   | 'job.cancelled'
   | 'request.unauthenticated'
+  | 'requests.coalesced'
   | 'request.rejected'
   | 'schedule.skipped'
   | 'schedule.missed';
@@ -60,11 +61,29 @@ export interface AuditLog {
    * costs one commit per turn, not one per request. Only rejections: they cause no side
    * effect, so a crash in the same turn can lose at most unaudited refusals, never an
    * unaudited job. When the buffer is full the event is written synchronously; throws
-   * AUDIT_UNAVAILABLE only then, if it cannot be written.
+   * AUDIT_UNAVAILABLE only then, if it cannot be written. While the database fails the
+   * backlog is bounded (rows and bytes) and retried off the request path; what does not
+   * fit is counted and written as `requests.coalesced` rows once space returns. A
+   * `stranger` (unsigned, forged, unauthenticated) event is written verbatim only within a
+   * small burst per remote address and minute; beyond, it is counted the same way.
    */
-  appendBatched(event: AuditEventInput & { readonly type: BatchedAuditEventType }): void;
+  appendBatched(event: AuditEventInput & { readonly type: BatchedAuditEventType; readonly stranger?: boolean }): void;
   /** Write every queued event now (before closing the database). Throws AUDIT_UNAVAILABLE if they cannot be written. */
   flush(): void;
+  /** Events waiting to be written (rows, bytes) and counted for a summary row. */
+  readonly backlog: () => AuditBacklog;
+  /** Health as of the next recheck while unhealthy (at most about a second), at once when healthy; never writes. */
+  readonly checked: () => Promise<boolean>;
+  /** Stop the retry timer and write what is queued; throws AUDIT_UNAVAILABLE naming what was lost. Idempotent. */
+  readonly close: () => void;
+}
+
+/** What the audit holds that is not yet in the chain. */
+export interface AuditBacklog {
+  readonly rows: number;
+  readonly bytes: number;
+  /** Events counted (not kept row by row) that a summary row will carry. */
+  readonly counted: number;
 }
 
 /** Event types that may be group-committed (never job.accepted or anything a job depends on). */

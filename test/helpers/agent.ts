@@ -67,6 +67,9 @@ export function prepareAgentDir(overrides: ConfigOverrides = {}, reuse?: { dir: 
     max_timeout_seconds: 600,
     shutdown_grace_seconds: 5,
     log_level: 'warn',
+    // Tests send many refusals from 127.0.0.1 and check each one's audit row; coalescing
+    // has its own tests (audit-strangers, strangers-flood), which set a small burst.
+    audit_stranger_burst: 1_000_000,
   };
   const merged = { ...base, ...overrides };
   for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];

@@ -37,6 +37,7 @@ describe('live logs over WebSocket', () => {
     t = await startTestAgent({
       allowed_images: [TEST_IMAGE, MISSING_IMAGE],
       allowed_controllers: ['controller-1', CONSOLE_ORIGIN],
+      allowed_origins: [CONSOLE_ORIGIN],
       controllers: [{ id: 'controller-2', secrets: [OTHER_SECRET] }],
     });
     target = { url: t.url, caFile: t.pki.caCert, secret: t.secret, controllerId: t.controllerId };
@@ -174,7 +175,7 @@ describe('live logs over WebSocket', () => {
     const bad = `/api/v1/stream/${id}?from_seq=-1`;
     await expect(bad, signedHeaders(target, 'GET', bad), 400, 'INVALID_PAYLOAD');
     await expect('/api/v1/streams', signedHeaders(target, 'GET', '/api/v1/streams'), 404, 'NOT_FOUND');
-    // An Origin listed in allowed_controllers may follow.
+    // An Origin listed in allowed_origins may follow.
     const ok = await followToEnd(target, id, { headers: { origin: CONSOLE_ORIGIN } });
     assertClean(ok, ok.code);
     assert.equal(textOf(ok.frames), 'secret-output\n');

@@ -32,7 +32,8 @@ after(() => {
 
 let nowMs = NOW * 1000;
 const clock: Clock = { nowMs: () => nowMs };
-const audit = new SqliteAuditLog({ db, clock: { now: () => new Date(nowMs) } });
+// Every refusal here comes from one address in one minute: no coalescing in this file.
+const audit = new SqliteAuditLog({ db, clock: { now: () => new Date(nowMs) }, strangerBurst: Number.MAX_SAFE_INTEGER });
 
 function config(extra: Record<string, unknown> = {}): AgentConfig {
   return parseConfig(
@@ -80,6 +81,7 @@ function refused(a: RequestAuth, req: SignedRequestInput, reason: RegExp): void 
   // The client sees a generic message; the audit log gets the exact reason.
   assert.equal(caught.message, 'request authentication failed');
   assert.match(caught.reason, reason);
+  audit.flush(); // request.unauthenticated is group-committed at the end of the turn
   const after = (db.prepare('SELECT count(*) AS n FROM audit_events').get() as { n: number }).n;
   assert.equal(after, before + 1, 'the failure is audited');
   const ev = lastAudit();

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { commandsConfigShape } from './commands-schema.js';
+import { safetyConfigShape } from './safety-schema.js';
 import { MIN_MEMORY_BYTES } from './limits.js';
 import { runtimeConfigKeys } from './runtime-schema.js';
 import { schedulesConfigShape } from './schedules-schema.js';
@@ -115,6 +116,8 @@ export const configFileSchema = z.strictObject({
   /** Fleet keys (SPEC §10): agent_name, labels, listen, broker, heartbeat_seconds. */
   ...fleetConfigKeys,
   ...filesConfigSchema,
+  /** Fail-safe bounds (issue 12): audit coalescing, connection and body budgets, follower caps, timeouts. */
+  ...safetyConfigShape,
 });
 
 /** The file as parsed, defaults applied. */

@@ -159,6 +159,8 @@ export class Intake {
         controllerId: payload?.controllerId ?? null,
         remoteAddr: origin.remoteAddr,
         details: { code: known.code, reason, request_id: origin.requestId },
+        // Unsigned or forged: a stranger's, coalesced per address and minute past a burst.
+        stranger: !signed,
       });
     } catch (auditErr) {
       this.d.logger.error({ err: auditErr, code: known.code }, 'could not audit a rejection');

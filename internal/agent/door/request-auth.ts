@@ -55,11 +55,14 @@ export class RequestAuth {
     } catch (e) {
       if (e instanceof RejectionError) {
         try {
-          this.d.audit.append({
+          // Group-committed and coalesced like forged submissions; the controller header is
+          // stored once (its column, truncated by the audit), never again inside the reason.
+          this.d.audit.appendBatched({
             type: 'request.unauthenticated',
             controllerId: header(req.headers, HEADER_CONTROLLER) ?? null,
             remoteAddr: req.remoteAddr,
-            details: { method: req.method, path: req.pathWithQuery.slice(0, 512), reason: e.reason, request_id: req.requestId },
+            details: { code: 'UNAUTHENTICATED', method: req.method, path: req.pathWithQuery.slice(0, 512), reason: e.reason, request_id: req.requestId },
+            stranger: true,
           });
         } catch (auditErr) {
           this.d.logger.error({ err: auditErr }, 'could not audit an unauthenticated request');
@@ -85,14 +88,22 @@ export class RequestAuth {
     if (skew > cfg.max_clock_skew_seconds) throw fail(`timestamp is ${skew}s away from the agent's clock`);
     const access = accessFor(cfg, controller);
     if (!verifyRequestSignature(access.secrets, req.method, req.pathWithQuery, Number(ts), req.body, sig)) {
-      throw fail(`request signature does not match any ${access.source} secret of ${JSON.stringify(controller)}`);
+      throw fail(`request signature does not match any ${access.source} secret of ${named(controller)}`);
     }
-    if (!access.allowed) throw fail(`controller ${JSON.stringify(controller)} is not allowed`);
+    if (!access.allowed) throw fail(`controller ${named(controller)} is not allowed`);
     if (req.tlsIdentities !== null && !req.tlsIdentities.has(controller)) {
-      throw fail(`client certificate does not name controller ${JSON.stringify(controller)}`);
+      throw fail(`client certificate does not name controller ${named(controller)}`);
     }
     return { open: false, ids: new Set([controller]) };
   }
+}
+
+/**
+ * The controller as a reason names it: quoted when short; a long header value is stored
+ * once only (in the audit's controller_id column, truncated), never copied into the reason.
+ */
+function named(controller: string): string {
+  return controller.length <= 64 ? JSON.stringify(controller) : `the controller (a ${controller.length}-character header)`;
 }
 
 function fail(reason: string): RejectionError {

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { RejectionError } from '../errors.js';
+import type { BodyBudget } from './body-budget.js';
 
 /** Throw REQUEST_TOO_LARGE when the declared length exceeds `maxBytes`. */
 export function checkDeclaredLength(req: IncomingMessage, maxBytes: number): void {
@@ -26,15 +27,20 @@ export function checkJsonContentType(req: IncomingMessage): void {
   }
 }
 
-/** Read the whole body, refusing (and no longer buffering) past `maxBytes`. */
-export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+/**
+ * Read the whole body, refusing (and no longer buffering) past `maxBytes`; with a budget,
+ * every buffered byte is reserved in it while the body is read (SERVER_BUSY past it).
+ */
+export function readBody(req: IncomingMessage, maxBytes: number, budget?: BodyBudget): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let reserved = 0;
     let done = false;
     const finish = (err: Error | null): void => {
       if (done) return;
       done = true;
+      budget?.release(reserved);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
@@ -51,6 +57,16 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
         chunks.length = 0;
         finish(new RejectionError('REQUEST_TOO_LARGE', `request body exceeds ${maxBytes} bytes`, `streamed body passed max_request_bytes ${maxBytes}`));
         return;
+      }
+      if (budget !== undefined) {
+        try {
+          budget.reserve(c.length);
+        } catch (e) {
+          chunks.length = 0;
+          finish(e as Error);
+          return;
+        }
+        reserved += c.length;
       }
       chunks.push(c);
     };

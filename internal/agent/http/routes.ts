@@ -3,7 +3,6 @@
  * intake, request auth and job manager do the work; errors are thrown as AgentError and
  * rendered by the error middleware.
  */
-import crypto from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import Router from '@koa/router';
 import type { Context } from 'koa';
@@ -13,6 +12,8 @@ import type { AgentConfig } from '../config/config.js';
 import type { DockerHealth } from '../docker-health.js';
 import { AgentError } from '../errors.js';
 import { readBody } from './http-body.js';
+import type { BodyBudget } from './body-budget.js';
+import { bearerMatches } from './bearer.js';
 import { healthReport, submitJob } from './submit-route.js';
 import type { Intake, RequestOrigin } from '../door/intake.js';
 import type { JobManager } from '../jobs/job-manager.js';
@@ -41,6 +42,8 @@ export interface RouteDeps {
   readonly docker: DockerHealth;
   readonly audit: AuditLog;
   readonly metrics: AgentMetrics;
+  /** Shared budget of in-flight request bodies (max_inflight_body_bytes); none: unbounded. */
+  readonly bodies?: BodyBudget;
   /** The job list (GET /api/v1/jobs). */
   readonly listJobs: (f: JobListFilter) => JobListPage;
   /** The schedules (GET /api/v1/schedules). */
@@ -78,7 +81,7 @@ export function buildRouter(d: RouteDeps): Router {
 
   const authorize = async (ctx: Context, withBody: boolean) => {
     const origin = originOf(ctx, mtls());
-    const body = withBody ? await readBody(ctx.req, d.config().max_request_bytes) : Buffer.alloc(0);
+    const body = withBody ? await readBody(ctx.req, d.config().max_request_bytes, d.bodies) : Buffer.alloc(0);
     const principal = d.auth.authenticate({
       method: ctx.method,
       pathWithQuery: ctx.originalUrl,
@@ -132,9 +135,7 @@ export function buildRouter(d: RouteDeps): Router {
   router.get('/metrics', async (ctx) => {
     const token = d.config().metrics_bearer_token;
     if (token !== undefined) {
-      const got = Buffer.from(ctx.get('authorization'));
-      const want = Buffer.from(`Bearer ${token}`);
-      if (got.length !== want.length || !crypto.timingSafeEqual(got, want)) {
+      if (!bearerMatches(ctx.get('authorization'), token)) {
         ctx.set('WWW-Authenticate', 'Bearer');
         throw new AgentError('UNAUTHENTICATED', 'metrics need a bearer token');
       }

@@ -9,6 +9,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { AgentConfig } from '../config/config.js';
 import type { Duplex } from 'node:stream';
+import { TLSSocket } from 'node:tls';
 import { ConfigError, statusFor, type ErrorCode } from '../errors.js';
 
 /** Either kind of server. */
@@ -39,13 +40,32 @@ export function tlsOptions(cfg: AgentConfig): https.ServerOptions {
 
 /** Create (not yet listening) the server for `cfg`. */
 export function createServer(cfg: AgentConfig, handler: Handler): AgentServer {
-  const server = cfg.insecure_http ? http.createServer(handler) : https.createServer(tlsOptions(cfg), handler);
-  // Slow-loris bounds: headers within 10 s, whole request within 30 s.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
-  server.keepAliveTimeout = 5_000;
+  // Header and request timeouts are checked every second, not every 30 s (Node's default),
+  // so a slow client lives at most about a second past its bound.
+  const base = { connectionsCheckingInterval: CONNECTIONS_CHECK_MS };
+  const server = cfg.insecure_http
+    ? http.createServer(base, handler)
+    : https.createServer({ ...base, ...tlsOptions(cfg), handshakeTimeout: cfg.tls_handshake_timeout_seconds * 1000 }, handler);
+  applyConnectionLimits(server, cfg);
   server.on('clientError', answerClientError);
   return server;
+}
+
+/** How often Node checks header and request timeouts. */
+export const CONNECTIONS_CHECK_MS = 1000;
+
+/**
+ * Slow-loris bounds and the connection cap (also applied on reload): headers within
+ * headers_timeout_seconds, the whole request within request_timeout_seconds, an idle
+ * keep-alive connection closed after keep_alive_timeout_seconds, at most max_connections
+ * open (Node closes the ones beyond at once). The TLS handshake bound is fixed at start.
+ */
+export function applyConnectionLimits(server: AgentServer, cfg: AgentConfig): void {
+  server.headersTimeout = cfg.headers_timeout_seconds * 1000;
+  // Node requires the whole-request bound to be at least the headers bound.
+  server.requestTimeout = Math.max(cfg.request_timeout_seconds, cfg.headers_timeout_seconds) * 1000;
+  server.keepAliveTimeout = cfg.keep_alive_timeout_seconds * 1000;
+  server.maxConnections = cfg.max_connections;
 }
 
 const REASONS: Readonly<Record<number, string>> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
@@ -57,12 +77,17 @@ const REASONS: Readonly<Record<number, string>> = { 400: 'Bad Request', 408: 'Re
 export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   const code: ErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : 'MALFORMED_REQUEST';
   const status = statusFor(code);
-  if (err.code === 'ECONNRESET' || !socket.writable) {
+  // A TLS socket whose handshake never finished (the handshake timeout lands here) cannot
+  // carry an answer: end() would wait for the handshake forever and the socket would stay.
+  const noTls = socket instanceof TLSSocket && socket.getProtocol() === null;
+  if (err.code === 'ECONNRESET' || !socket.writable || noTls || err.code?.startsWith('ERR_TLS_') === true) {
     socket.destroy();
     return;
   }
   const body = JSON.stringify({ error: 'malformed HTTP request', code });
   socket.end(`HTTP/1.1 ${status} ${REASONS[status] ?? 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  // A client that never reads must not hold the socket open past the answer.
+  setTimeout(() => socket.destroy(), CONNECTIONS_CHECK_MS).unref();
 }
 
 /** Listen on the config's address and port. */

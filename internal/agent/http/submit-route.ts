@@ -10,14 +10,17 @@ import type { DockerHealth } from '../docker-health.js';
 import type { Accepted, Intake, RequestOrigin } from '../door/intake.js';
 import { AgentError } from '../errors.js';
 import type { JobManager } from '../jobs/job-manager.js';
-import type { AuditLog } from '../../audit/audit-log.js';
+import type { AuditBacklog, AuditLog } from '../../audit/audit-log.js';
 import { checkDeclaredLength, checkJsonContentType, readBody } from './http-body.js';
+import type { BodyBudget } from './body-budget.js';
 
 /** What a submission needs. */
 export interface SubmitDeps {
   readonly config: () => AgentConfig;
   readonly intake: Intake;
   readonly manager: JobManager;
+  /** Shared budget of in-flight request bodies (max_inflight_body_bytes); none: unbounded. */
+  readonly bodies?: BodyBudget;
 }
 
 /**
@@ -32,7 +35,7 @@ export async function submitJob(d: SubmitDeps, req: IncomingMessage, origin: Req
     const max = d.config().max_request_bytes;
     checkDeclaredLength(req, max);
     checkJsonContentType(req);
-    body = await readBody(req, max);
+    body = await readBody(req, max, d.bodies);
   } catch (e) {
     d.intake.rejectedEarly(e, origin);
     if (e instanceof AgentError && e.code === 'REQUEST_TOO_LARGE') closeConnection();
@@ -53,18 +56,26 @@ export interface HealthDeps {
 /** The /health answer. */
 export interface HealthReport {
   readonly status: 200 | 503;
-  readonly body: { status: 'healthy' | 'unhealthy'; timestamp: number; checks: { docker: 'ok' | 'unavailable'; audit: 'ok' | 'unavailable'; broker?: 'ok' | 'down' } };
+  readonly body: { status: 'healthy' | 'unhealthy'; timestamp: number; checks: { docker: 'ok' | 'unavailable'; audit: 'ok' | 'unavailable'; broker?: 'ok' | 'down' }; audit_backlog?: AuditBacklog };
 }
 
 /** Engine state at most a second old (a ping at most once a second), and the audit database. */
 export async function healthReport(d: HealthDeps): Promise<HealthReport> {
-  const docker = await Promise.race([d.docker.recent(1000), new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref())]);
-  const audit = d.audit.healthy() || d.audit.probe();
+  // The ping is bounded inside DockerHealth (one timer per ping, not per call); the audit is
+  // never written here: its own timer rechecks it while it fails (checked() waits for it).
+  const [docker, audit] = await Promise.all([d.docker.recent(1000), d.audit.checked()]);
   const ok = docker && audit;
   // The broker is reported, not required: HTTPS (when listening) works without it.
   const broker = d.broker?.() ?? null;
+  const backlog = d.audit.backlog();
   return {
     status: ok ? 200 : 503,
-    body: { status: ok ? 'healthy' : 'unhealthy', timestamp: nowSeconds(d.clock), checks: { docker: docker ? 'ok' : 'unavailable', audit: audit ? 'ok' : 'unavailable', ...(broker !== null ? { broker } : {}) } },
+    body: {
+      status: ok ? 'healthy' : 'unhealthy',
+      timestamp: nowSeconds(d.clock),
+      checks: { docker: docker ? 'ok' : 'unavailable', audit: audit ? 'ok' : 'unavailable', ...(broker !== null ? { broker } : {}) },
+      // While the database fails: what waits to be written (rows, bytes) and what is only counted.
+      ...(backlog.rows + backlog.counted > 0 ? { audit_backlog: backlog } : {}),
+    },
   };
 }

@@ -23,6 +23,9 @@ import type { RequestAuth } from '../door/request-auth.js';
 import { mayRead } from '../door/read-access.js';
 import { DEFAULT_FOLLOWER_LIMITS, StreamFollower, type FollowerLimits } from './stream-follower.js';
 import { FrameEncoder } from './stream-frame.js';
+import { FollowerCaps } from './follower-caps.js';
+import type { AuditLog } from '../../audit/audit-log.js';
+import { clip } from '../../audit/audit-clip.js';
 import { refuseUpgrade } from './stream-refusal.js';
 import { peerIdentities } from '../door/tls-identity.js';
 
@@ -40,6 +43,8 @@ export interface StreamDeps {
   readonly pingIntervalMs?: number;
   /** Per-follower flow control (default: SPEC §6's 8 MiB). */
   readonly limits?: FollowerLimits;
+  /** Where refused browser Origins are audited (none: logged only). */
+  readonly audit?: AuditLog;
 }
 
 /** The WebSocket side of the agent. */
@@ -92,6 +97,7 @@ function headerValue(req: IncomingMessage, name: string): string | undefined {
 export function createStreamServer(d: StreamDeps): StreamServer {
   const wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: MAX_CLIENT_MESSAGE_BYTES, perMessageDeflate: false });
   const followers = new Set<StreamFollower>();
+  const caps = new FollowerCaps();
   const followerDeps = { store: d.store, hub: d.hub, clock: d.clock, encoder: new FrameEncoder(), logger: d.logger, limits: d.limits ?? DEFAULT_FOLLOWER_LIMITS };
   let closed = false;
   const heartbeat = setInterval(() => {
@@ -100,14 +106,20 @@ export function createStreamServer(d: StreamDeps): StreamServer {
   heartbeat.unref();
 
   /** Every check of the upgrade, in order; throws the AgentError to answer with. */
-  const admit = (req: IncomingMessage, requestId: string): StreamTarget => {
+  const admit = (req: IncomingMessage, requestId: string): StreamTarget & { release: () => void } => {
     if (closed) throw new AgentError('SHUTTING_DOWN', 'agent is shutting down', { expose: true });
     const target = parseStreamUrl(req.url ?? '');
     const cfg = d.config();
     // A browser page on another site must not ride on the user's client certificate.
     const origin = headerValue(req, 'origin') ?? headerValue(req, 'sec-websocket-origin');
-    if (origin !== undefined && !cfg.allowed_controllers.includes(origin)) {
+    if (origin !== undefined && !cfg.allowed_origins.includes(origin)) {
       d.logger.warn({ origin: origin.slice(0, 256), remote_addr: req.socket.remoteAddress, request_id: requestId }, 'stream upgrade refused: Origin not allowed');
+      d.audit?.appendBatched({
+        type: 'request.rejected',
+        remoteAddr: req.socket.remoteAddress ?? null,
+        details: { code: 'FORBIDDEN', reason: `Origin ${JSON.stringify(clip(origin, 256))} is not in allowed_origins`, path: (req.url ?? '').slice(0, 512), request_id: requestId },
+        stranger: true,
+      });
       throw new AgentError('FORBIDDEN', 'origin not allowed');
     }
     const mtls = cfg.tls_client_ca_file !== undefined;
@@ -123,7 +135,8 @@ export function createStreamServer(d: StreamDeps): StreamServer {
     const rec = d.manager.get(target.jobId);
     // Another controller's job is reported as absent: existence is not leaked.
     if (rec === null || !mayRead(principal, cfg, rec.controllerId)) throw new AgentError('JOB_NOT_FOUND', 'job not found');
-    return target;
+    // Last check, before any replay: the follower caps.
+    return { ...target, release: caps.reserve(target.jobId, cfg) };
   };
 
   const accept = (ws: WebSocket, target: StreamTarget): void => {
@@ -146,9 +159,10 @@ export function createStreamServer(d: StreamDeps): StreamServer {
       // The socket has left the HTTP server; without a listener an error would crash the agent.
       socket.on('error', (e: Error) => d.logger.debug({ err: e }, 'stream upgrade socket error'));
       const requestId = crypto.randomUUID();
-      let target: StreamTarget;
+      let target: StreamTarget & { release: () => void };
       try {
         target = admit(req, requestId);
+        socket.once('close', target.release);
       } catch (e) {
         const known = asAgentError(e);
         if (known === null || (known.status >= 500 && !known.expose)) d.logger.error({ err: e, request_id: requestId }, 'stream upgrade failed');

@@ -1,0 +1,98 @@
+/**
+ * What a flood of strangers costs the audit disk (issue 12): the built daemon in a child
+ * process, forged submissions (bad signature) and forged signed reads with a 15,000-char
+ * X-QuickCMD-Controller header sent as fast as 32 keep-alive connections allow from
+ * loopback for a bounded time, once with coalescing off (burst 1,000,000) and once with
+ * the default burst. Prints database bytes per forged request (after a WAL checkpoint),
+ * requests per second, the daemon's RSS before and after, and the disk a 10-minute flood
+ * costs, extrapolated from the measured window (stated as such).
+ *
+ *   npm run build && node --import tsx bench/audit-flood.ts [seconds=20]
+ */
+import fs from 'node:fs';
+import https from 'node:https';
+import Database from 'better-sqlite3';
+import { freePort, prepareAgentDir, spawnAgent, type SpawnedAgent } from '../test/helpers/agent.js';
+import { payload } from '../test/helpers/client.js';
+import { encodeJobBody } from '../internal/agent/wire/signing.js';
+
+const seconds = Number(process.argv[2] ?? 20);
+
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0) / 1024;
+}
+
+/** Database bytes after folding the WAL in (the agent keeps its connection open; TRUNCATE waits for readers). */
+function dbBytes(file: string): number {
+  const db = new Database(file);
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  const { page_count: pages } = db.prepare('PRAGMA page_count').get() as { page_count: number };
+  const { page_size: size } = db.prepare('PRAGMA page_size').get() as { page_size: number };
+  const { freelist_count: free } = db.prepare('PRAGMA freelist_count').get() as { freelist_count: number };
+  db.close();
+  return (pages - free) * size;
+}
+
+async function flood(a: SpawnedAgent, kind: 'submit' | 'read', ms: number): Promise<number> {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 32, ca: fs.readFileSync(a.pki.caCert) });
+  const huge = 'c'.repeat(15_000);
+  const body = (): Buffer => Buffer.from(encodeJobBody(payload({ controllerId: a.controllerId }), Buffer.from('f'.repeat(64))));
+  const deadline = Date.now() + ms;
+  let sent = 0;
+  const one = (): Promise<void> =>
+    new Promise((resolve) => {
+      const b = kind === 'submit' ? body() : null;
+      const req = https.request(`${a.url}${kind === 'submit' ? '/api/v1/jobs' : '/api/v1/jobs/job-x'}`, {
+        method: kind === 'submit' ? 'POST' : 'GET',
+        agent,
+        headers: kind === 'submit'
+          ? { 'content-type': 'application/json', 'content-length': String(b?.length ?? 0) }
+          : { 'x-quickcmd-controller': huge, 'x-quickcmd-timestamp': String(Math.floor(Date.now() / 1000)), 'x-quickcmd-signature': 'a'.repeat(64) },
+      }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          sent += 1;
+          resolve();
+        });
+      });
+      req.on('error', () => resolve());
+      req.end(b ?? undefined);
+    });
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (Date.now() < deadline) await one();
+  }));
+  agent.destroy();
+  return sent;
+}
+
+async function measure(label: string, burst: number, kind: 'submit' | 'read'): Promise<void> {
+  const port = await freePort();
+  const env = prepareAgentDir({ port, log_level: 'warn', audit_stranger_burst: burst });
+  const a = await spawnAgent(env, port);
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    const rss0 = rssMiB(a.child.pid ?? 0);
+    const bytes0 = dbBytes(a.dbPath);
+    const n = await flood(a, kind, seconds * 1000);
+    const rss1 = rssMiB(a.child.pid ?? 0);
+    a.child.kill('SIGTERM');
+    await a.exited;
+    const grown = dbBytes(a.dbPath) - bytes0;
+    const perMin = (grown / seconds) * 60;
+    console.log(JSON.stringify({
+      case: label, kind, burst, seconds, requests: n, per_second: Math.round(n / seconds),
+      audit_bytes_per_request: Number((grown / n).toFixed(1)), audit_bytes_total: grown,
+      ten_minute_flood_mib_extrapolated: Number(((perMin * 10) / 1048576).toFixed(2)),
+      rss_mib_before: Number(rss0.toFixed(1)), rss_mib_after: Number(rss1.toFixed(1)),
+    }));
+  } finally {
+    if (a.child.exitCode === null) a.child.kill('SIGKILL');
+    fs.rmSync(env.dir, { recursive: true, force: true });
+  }
+}
+
+await measure('without coalescing', 1_000_000, 'submit');
+await measure('with coalescing (default burst 10)', 10, 'submit');
+await measure('without coalescing', 1_000_000, 'read');
+await measure('with coalescing (default burst 10)', 10, 'read');
