@@ -16,6 +16,12 @@ import { JsonNumber, JsonSyntaxError, parseStrictJson, type JsonObject, type Jso
 
 /** Container depth allowed in a job body: envelope(1) + payload(2) leaves 62 for metadata. */
 export const MAX_JOB_JSON_DEPTH = 64;
+/**
+ * Longest command in UTF-8 bytes: `/bin/sh -c <command>` passes it as one argument, and
+ * Linux refuses a single argument of MAX_ARG_STRLEN (128 KiB, with its NUL) or more, so a
+ * longer one could only ever end as "argument list too long".
+ */
+export const MAX_COMMAND_BYTES = 128 * 1024 - 1;
 export { MAX_ID_LENGTH } from './job-id.js';
 export { SIGNATURE_ALGORITHM } from './signature-format.js';
 
@@ -184,6 +190,9 @@ function narrowPayload(v: JsonValue | undefined, path: string): JobPayload {
   const named = call !== undefined && call !== null;
   if (command.length === 0 && !named) throw invalid(`${path}.command`, 'must not be empty');
   if (command.length > 0 && named) throw invalid(`${path}.command`, `must be empty when candidate_metadata.${NAMED_COMMAND_KEY} is set`);
+  if (command.length > MAX_COMMAND_BYTES / 3 && Buffer.byteLength(command, 'utf8') > MAX_COMMAND_BYTES) {
+    throw invalid(`${path}.command`, `must be at most ${MAX_COMMAND_BYTES} bytes (the kernel's limit for one argument)`);
+  }
   const controllerId = requiredString(obj, 'controller_id', path);
   checkId(controllerId, `${path}.controller_id`);
   if (CONTROL_RE.test(controllerId)) throw invalid(`${path}.controller_id`, 'must not contain control characters');
