@@ -5,10 +5,11 @@
  * is reported to the caller and counted (`quickcmd_agent_broker_up`,
  * `quickcmd_agent_broker_reconnects_total`). Running jobs never wait on any of it.
  */
-import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import type { NatsConnection, NodeConnectionOptions } from '@nats-io/transport-node';
 import type { Logger } from '../logger.js';
 import type { AgentMetrics } from '../metrics.js';
 import { backoffMs } from './backoff.js';
+import { natsClient } from './nats-client.js';
 
 /** What the connection tells its owner. */
 export interface BrokerConnectionHooks {
@@ -64,7 +65,7 @@ export class BrokerConnection {
   }
 
   private async run(): Promise<void> {
-    const connectFn = this.d.connect ?? connect;
+    const connectFn = this.d.connect ?? ((o: NodeConnectionOptions) => natsClient().connect(o));
     while (!this.closed) {
       let nc: NatsConnection;
       try {

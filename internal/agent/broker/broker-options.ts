@@ -4,9 +4,10 @@
  * and password), and no reconnect policy of the client's own: BrokerConnection owns it.
  */
 import fs from 'node:fs';
-import { credsAuthenticator, nkeyAuthenticator, usernamePasswordAuthenticator, type Authenticator, type NodeConnectionOptions } from '@nats-io/transport-node';
+import type { Authenticator, NodeConnectionOptions } from '@nats-io/transport-node';
 import type { BrokerConfig } from '../config/broker-schema.js';
 import { ConfigError } from '../errors.js';
+import { natsClient } from './nats-client.js';
 
 function read(key: string, file: string): Buffer {
   try {
@@ -20,11 +21,11 @@ function read(key: string, file: string): Buffer {
 export function brokerAuthenticator(b: BrokerConfig): Authenticator | undefined {
   if (b.nkey_seed_file !== undefined) {
     const seed = read('nkey_seed_file', b.nkey_seed_file).toString('utf8').trim();
-    return nkeyAuthenticator(new TextEncoder().encode(seed));
+    return natsClient().nkeyAuthenticator(new TextEncoder().encode(seed));
   }
-  if (b.creds_file !== undefined) return credsAuthenticator(new Uint8Array(read('creds_file', b.creds_file)));
+  if (b.creds_file !== undefined) return natsClient().credsAuthenticator(new Uint8Array(read('creds_file', b.creds_file)));
   if (b.user !== undefined && b.password_file !== undefined) {
-    return usernamePasswordAuthenticator(b.user, read('password_file', b.password_file).toString('utf8').replace(/\r?\n$/, ''));
+    return natsClient().usernamePasswordAuthenticator(b.user, read('password_file', b.password_file).toString('utf8').replace(/\r?\n$/, ''));
   }
   return undefined;
 }
