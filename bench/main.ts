@@ -4,7 +4,7 @@
  * prints one table. Not part of `npm test`.
  *
  * Options: --quick (fewer samples, ~1/3 of the time), --json (machine-readable only on
- * stdout), --only=a,b (sections: cli, latency, throughput, streaming, door, footprint, warm, runtimes, commands),
+ * stdout), --only=a,b (sections: cli, latency, throughput, streaming, door, footprint, warm, runtimes, commands, fleet),
  * --cpu-prof[=DIR] (agents write V8 CPU profiles to DIR on exit, default ./bench-profiles).
  */
 import fs from 'node:fs';
@@ -16,6 +16,7 @@ import { BenchContext, type Figure } from './context.js';
 import { cliSection } from './fig-cli.js';
 import { commandsSection } from './fig-commands.js';
 import { doorSection } from './fig-door.js';
+import { fleetSection } from './fig-fleet.js';
 import { footprintSection } from './fig-footprint.js';
 import { latencySection } from './fig-latency.js';
 import { runtimesSection } from './fig-runtimes.js';
@@ -36,6 +37,7 @@ const SECTIONS: Record<string, (ctx: BenchContext) => Promise<Figure[]>> = {
   warm: warmStartSection,
   runtimes: runtimesSection,
   commands: commandsSection,
+  fleet: fleetSection,
 };
 
 /** Parsed command line. */
