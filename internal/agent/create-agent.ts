@@ -38,7 +38,7 @@ import { AGENT_VERSION } from './version.js';
 import { logBoundFor } from '../sandbox/container-options.js';
 import { chooseRuntime } from '../sandbox/runtimes.js';
 import { checkEngineRuntimes } from './runtime-check.js';
-import { createBrokerTransport, type BrokerTransport } from './broker/broker-transport.js';
+import { createBrokerTransport, type BrokerTransport, type BrokerTransportDeps } from './broker/broker-transport.js';
 import { routeDispatcher } from './http/route-dispatch.js';
 
 /** Keys that only take effect on restart; a reload keeps their old values. */
@@ -58,6 +58,8 @@ export interface AgentDeps {
   readonly timers?: Timers;
   /** Wrap the audit log (fault-injection tests: an audit that fails on a chosen write). */
   readonly wrapAudit?: (real: AuditLog) => AuditLog;
+  /** Timings and the crash-point seam of the offline-inbox consumer (tests). */
+  readonly inbox?: BrokerTransportDeps['inbox'];
 }
 
 /** A built agent. */
@@ -128,7 +130,7 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
   app.use(router.routes());
   const broker: BrokerTransport | null = initial.broker === undefined
     ? null
-    : createBrokerTransport({ config, clock, dispatch: routeDispatcher(app), rejectedEarly: (e, origin) => intake.rejectedEarly(e, origin), manager, store, hub, audit, metrics, logger });
+    : createBrokerTransport({ config, clock, dispatch: routeDispatcher(app), rejectedEarly: (e, origin) => intake.rejectedEarly(e, origin), manager, store, hub, audit, metrics, logger, inbox: deps.inbox });
   // Submissions and /health are answered ahead of Koa (the routes a flood hits); the rest by Koa.
   const server = createServer(initial, frontDoor({ config, intake, manager, clock, docker, audit, logger, broker: brokerState, bodies }, app.callback()));
   const streams: StreamServer = createStreamServer({ config, clock, auth, manager, store, hub, metrics, logger, pingIntervalMs: deps.streamPingIntervalMs, audit });

@@ -10,14 +10,15 @@
  * a refusal (the agent could not open the request, so it could not seal its answer).
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { outSubject, rpcSubject, submitSubject } from '../agent/broker/subjects.js';
-import { signRequest } from '../agent/wire/signing.js';
+import { inboxSubject, outSubject, rpcSubject, submitSubject } from '../agent/broker/subjects.js';
+import { encodeJobBody, signRequest } from '../agent/wire/signing.js';
+import { findQueued, queueSubmission } from './broker-inbox.js';
 import { seal, SealError, unseal } from '../agent/wire/seal.js';
 import { AgentClient, jobPath, type RequestTransport, type Submitted } from './client.js';
 import { ControllerError } from './controller-error.js';
 import { followOverBroker, FrameInbox } from './broker-follow.js';
 import type { FollowOptions } from './follow.js';
-import { newJobId, type RunSpec } from './job-request.js';
+import { buildPayload, newJobId, type RunSpec } from './job-request.js';
 import type { HttpReply } from './transport.js';
 import type { FinalFrame } from './wire.js';
 
@@ -111,6 +112,30 @@ export class BrokerAgentClient extends AgentClient {
       this.unwatch(jobId);
       throw e;
     }
+  }
+
+  /**
+   * Store the job in this agent's offline inbox (SPEC §10) instead of submitting it live:
+   * the same signed body, sealed for the inbox subject. The frames subscription is opened
+   * now, so a follow that starts later misses nothing the agent publishes.
+   */
+  async queue(spec: RunSpec, nowMs: number = Date.now()): Promise<Submitted> {
+    const jobId = spec.jobId ?? newJobId();
+    const payload = buildPayload({ ...spec, targetAgent: this.name }, this.who.controllerId, Math.floor(nowMs / 1000), jobId);
+    const sealed = seal(this.who.secret, this.who.controllerId, { kind: 'messages' }, inboxSubject(this.name), encodeJobBody(payload, this.who.secret));
+    this.watch(jobId);
+    try {
+      await queueSubmission(this.nc, this.name, jobId, sealed);
+    } catch (e) {
+      this.unwatch(jobId);
+      throw e;
+    }
+    return { jobId, status: 'pending' };
+  }
+
+  /** True when `jobId` still waits, undelivered, in this agent's offline inbox. */
+  isQueuedOffline(jobId: string): Promise<boolean> {
+    return findQueued(this.nc, this.name, jobId);
   }
 
   override async follow(jobId: string, opts: FollowOptions): Promise<FinalFrame> {

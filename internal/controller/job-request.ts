@@ -49,6 +49,8 @@ export interface RunSpec {
   readonly artifacts?: readonly string[];
   /** `quickcmd run --download DIR`: where the artifacts are written (not sent). */
   readonly download?: string;
+  /** Seconds the job stays valid (ttl - timestamp); JOB_TTL_SECONDS when absent. */
+  readonly ttlSeconds?: number;
 }
 
 /** A fresh, unique job id: `job-<uuid>`. */
@@ -77,7 +79,7 @@ export function buildPayload(spec: RunSpec, controllerId: string, nowSec: number
     pluginMetadata: {},
     requiredScopes: spec.requiredScopes === undefined ? [] : [...spec.requiredScopes],
     snapshotMetadata: '',
-    ttl: nowSec + JOB_TTL_SECONDS,
+    ttl: nowSec + (spec.ttlSeconds ?? JOB_TTL_SECONDS),
     timestamp: nowSec,
     controllerId,
   };

@@ -46,6 +46,8 @@ export interface NatsOptions {
   readonly maxPayload?: number;
   /** Address to listen on (default 127.0.0.1; a netns test uses its veth address). */
   readonly host?: string;
+  /** Enable JetStream (the offline inbox) with a store directory of its own. */
+  readonly jetstream?: boolean;
 }
 
 /** Path of nats-server (Debian's package); fails loudly when missing. */
@@ -83,6 +85,7 @@ export async function startNats(opts: NatsOptions = {}): Promise<TestNats> {
       `listen: "${host}:${port}"`,
       `max_payload: ${opts.maxPayload ?? 1048576}`,
       `tls { cert_file: "${pki.serverCert}", key_file: "${pki.serverKey}", timeout: 5 }`,
+      ...(opts.jetstream === true ? [`jetstream { store_dir: "${path.join(dir, 'js')}", max_memory_store: 64MB, max_file_store: 1GB }`] : []),
       `authorization { users: [\n${users.join(',\n')}\n] }`,
     ].join('\n'));
   };

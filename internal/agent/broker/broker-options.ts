@@ -31,7 +31,7 @@ export function brokerAuthenticator(b: BrokerConfig): Authenticator | undefined 
 }
 
 /** Connection options (files are read now, so a rotated file is picked up on the next connection). */
-export function brokerConnectOptions(b: BrokerConfig, name: string): NodeConnectionOptions {
+export function brokerConnectOptions(b: BrokerConfig, name: string, inboxPrefix?: string): NodeConnectionOptions {
   const scheme = b.url.slice(0, b.url.indexOf(':'));
   const hostPort = b.url.replace(/^[a-z]+:\/\//, '').replace(/\/$/, '');
   const tls = scheme === 'tls'
@@ -46,6 +46,7 @@ export function brokerConnectOptions(b: BrokerConfig, name: string): NodeConnect
   return {
     servers: hostPort,
     name,
+    ...(inboxPrefix !== undefined ? { inboxPrefix } : {}),
     tls,
     ...(authenticator !== undefined ? { authenticator } : {}),
     // The client's own reconnects (same connection, subscriptions kept) with our jitter;

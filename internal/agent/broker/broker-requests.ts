@@ -76,13 +76,28 @@ export class BrokerRequests {
 
   /** `quickcmd.v1.<agent>.submit`: the sealed body of POST /api/v1/jobs. */
   async submit(m: BrokerMessage): Promise<Buffer | null> {
+    const r = await this.admit(m, brokerIdentity(m.reply));
+    return 'refused' in r ? r.refused : this.sealReply(m, r.opened, r.reply);
+  }
+
+  /**
+   * A message of the offline inbox (`quickcmd.v1.<agent>.inbox`): the same submission
+   * through the same door, sealed for the inbox subject; nobody waits for a reply, so the
+   * answer is only its status (the consumer acks or leaves it for redelivery by it).
+   */
+  async submitQueued(m: Omit<BrokerMessage, 'reply'>): Promise<number> {
+    const r = await this.admit({ ...m, reply: undefined }, 'nats:inbox', true);
+    return 'refused' in r ? r.status : r.reply.status;
+  }
+
+  /** Open a sealed submission and hand it to the door; a refusal before the door is audited here. */
+  private async admit(m: BrokerMessage, remoteAddr: string, queued = false): Promise<{ refused: Buffer; status: number } | { opened: { controllerId: string; secretIndex: number }; reply: BrokerRoutedReply }> {
     const requestId = crypto.randomUUID();
-    const remoteAddr = brokerIdentity(m.reply);
     const early: RequestOrigin = { remoteAddr, tlsIdentities: null, requestId };
     if (m.data.length > this.maxSealedBytes()) {
       const e = new RejectionError('REQUEST_TOO_LARGE', `request body exceeds ${this.d.config().max_request_bytes} bytes`, `sealed submission of ${m.data.length} bytes`);
       this.d.rejectedEarly(e, early);
-      return errorReply(e);
+      return { refused: errorReply(e), status: e.status };
     }
     let opened: { controllerId: string; plaintext: Buffer; secretIndex: number };
     try {
@@ -91,16 +106,16 @@ export class BrokerRequests {
       const why = e instanceof SealError ? e.message : String(e);
       const err = new RejectionError('INVALID_SIGNATURE', 'signature verification failed', `broker submission: ${why}`);
       this.d.rejectedEarly(err, early);
-      return errorReply(err);
+      return { refused: errorReply(err), status: err.status };
     }
     const reply = await this.route({
       method: 'POST',
       path: '/api/v1/jobs',
       headers: { 'content-type': 'application/json' },
       body: opened.plaintext,
-      origin: { remoteAddr, tlsIdentities: new Set([opened.controllerId]), requireTarget: true },
+      origin: { remoteAddr, tlsIdentities: new Set([opened.controllerId]), requireTarget: true, queued },
     });
-    return this.sealReply(m, opened, reply);
+    return { opened, reply };
   }
 
   /** `quickcmd.v1.<agent>.rpc`: sealed `{"method","path","body","headers"}`, signed as over HTTPS. */

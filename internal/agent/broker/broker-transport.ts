@@ -20,7 +20,8 @@ import { BrokerConnection } from './broker-connection.js';
 import { brokerConnectOptions } from './broker-options.js';
 import { BrokerRequests, type BrokerMessage, type BrokerRouted, type BrokerRoutedReply } from './broker-requests.js';
 import { FramePublisher } from './frame-publisher.js';
-import { DISCOVER_SUBJECT, heartbeatSubject, rpcSubject, submitSubject } from './subjects.js';
+import { InboxConsumer, type InboxConsumerDeps } from './inbox-consumer.js';
+import { DISCOVER_SUBJECT, agentInboxPrefix, heartbeatSubject, rpcSubject, submitSubject } from './subjects.js';
 
 /** Requests handled at once; more get 429 until some finish. */
 const MAX_IN_FLIGHT = 256;
@@ -37,6 +38,8 @@ export interface BrokerTransportDeps {
   readonly audit: AuditLog;
   readonly metrics: AgentMetrics;
   readonly logger: Logger;
+  /** Timings and the crash-point seam of the offline-inbox consumer (tests). */
+  readonly inbox?: Pick<InboxConsumerDeps, 'retryMs' | 'laterMs' | 'ackWaitMs' | 'beforeAck'>;
 }
 
 /** The discovery and heartbeat document (not sealed: nothing secret in it). */
@@ -123,18 +126,21 @@ export function createBrokerTransport(d: BrokerTransportDeps): BrokerTransport {
     }
   };
 
+  const inbox = new InboxConsumer({ ...d.inbox, agentName: () => d.config().agent_name, admit: (m) => requests.submitQueued(m), logger: d.logger });
   const connection: BrokerConnection = new BrokerConnection({
-    options: () => brokerConnectOptions(d.config().broker ?? { url: 'nats://127.0.0.1:4222', insecure: false }, `quickcmd-agent ${d.config().agent_name}`),
+    options: () => brokerConnectOptions(d.config().broker ?? { url: 'nats://127.0.0.1:4222', insecure: false }, `quickcmd-agent ${d.config().agent_name}`, agentInboxPrefix(d.config().agent_name)),
     metrics: d.metrics,
     logger: d.logger,
     hooks: {
       up(nc, fresh) {
         if (fresh) subscribe(nc);
         publisher.up();
+        inbox.up(nc);
         beat();
       },
       down() {
         publisher.down();
+        inbox.down();
       },
     },
   });
@@ -155,6 +161,7 @@ export function createBrokerTransport(d: BrokerTransportDeps): BrokerTransport {
       closed = true;
       if (heartbeat !== null) clearInterval(heartbeat);
       publisher.close();
+      inbox.close();
       await connection.close();
     },
   };

@@ -13,6 +13,8 @@ export const SUBJECT_PREFIX = 'quickcmd.v1';
 export const DISCOVER_SUBJECT = `${SUBJECT_PREFIX}.discover`;
 /** Prefix of a controller's reply inboxes: `_QC_INBOX.<controller id>.…`. */
 export const CONTROLLER_INBOX_ROOT = '_QC_INBOX';
+/** Prefix of an agent's reply inboxes (JetStream API answers for its inbox consumer). */
+export const AGENT_INBOX_ROOT = '_QC_AGENT';
 /** Controller ids that can be a broker user (one subject token). */
 export const BROKER_CONTROLLER_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
@@ -39,6 +41,11 @@ export function outSubject(agent: string, jobId: string): string {
 /** The offline inbox of `agent` (issue 14). */
 export function inboxSubject(agent: string): string {
   return `${SUBJECT_PREFIX}.${agent}.inbox`;
+}
+
+/** Reply-inbox prefix of an agent: `_QC_AGENT.<agent>`. */
+export function agentInboxPrefix(agent: string): string {
+  return `${AGENT_INBOX_ROOT}.${agent}`;
 }
 
 /** Reply-inbox prefix of a controller. */

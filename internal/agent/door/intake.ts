@@ -28,6 +28,11 @@ export interface RequestOrigin {
   readonly requestId: string;
   /** The job must name this agent in candidate_metadata.target_agent (every job through the broker). */
   readonly requireTarget?: boolean;
+  /**
+   * Delivered from the offline inbox (SPEC §10): it waited while this agent was away, so its
+   * age is bounded by its own TTL (and max_ttl_seconds), not by max_job_age_seconds.
+   */
+  readonly queued?: boolean;
 }
 
 /** Dependencies of the intake. */
@@ -68,7 +73,7 @@ export class Intake {
         throw new RejectionError('INVALID_SIGNATURE', 'signature verification failed', why);
       }
       signed = true;
-      this.checkTimes(payload, cfg);
+      this.checkTimes(payload, cfg, origin.queued === true);
       checkTarget(payload, cfg.agent_name, origin.requireTarget === true);
       if (!access.allowed) {
         throw new RejectionError('CONTROLLER_NOT_ALLOWED', 'controller is not allowed to submit jobs', `controller ${JSON.stringify(payload.controllerId)} is not in allowed_controllers`);
@@ -129,10 +134,10 @@ export class Intake {
     return this.d.manager.wasAccepted(jobId);
   }
 
-  private checkTimes(p: JobPayload, cfg: AgentConfig): void {
+  private checkTimes(p: JobPayload, cfg: AgentConfig, queued: boolean): void {
     const now = nowSeconds(this.d.clock);
     if (p.ttl < now) throw new RejectionError('JOB_EXPIRED', 'job ttl has passed', `ttl ${p.ttl} < now ${now}`);
-    if (now - p.timestamp > cfg.max_job_age_seconds) {
+    if (!queued && now - p.timestamp > cfg.max_job_age_seconds) {
       throw new RejectionError('JOB_TOO_OLD', 'job timestamp is too old', `age ${now - p.timestamp}s > max_job_age_seconds ${cfg.max_job_age_seconds}`);
     }
     if (p.timestamp - now > cfg.max_clock_skew_seconds) {
