@@ -68,7 +68,7 @@ async function flood(a: SpawnedAgent, kind: 'submit' | 'read', ms: number): Prom
 
 async function measure(label: string, burst: number, kind: 'submit' | 'read'): Promise<void> {
   const port = await freePort();
-  const env = prepareAgentDir({ port, log_level: 'warn', audit_stranger_burst: burst });
+  const env = prepareAgentDir({ port, log_level: 'info', audit_stranger_burst: burst });
   const a = await spawnAgent(env, port);
   try {
     await new Promise((r) => setTimeout(r, 500));

@@ -2,6 +2,7 @@
  * `quickcmd agent …` and the `quickcmd-agent` daemon: run, gen-key, check-config. The
  * daemon loop lives in runDaemon; cmd/ files only map its result to an exit code.
  */
+import { tlsOptions } from './http/server.js';
 import crypto from 'node:crypto';
 import type { Command } from 'commander';
 import { loadConfig, resolveConfigPath, type AgentConfig, type ConfigEnv } from './config/config.js';
@@ -34,6 +35,8 @@ export function checkConfig(flag: string | undefined, io: CliIo): number {
   const path = resolveConfigPath(flag, envOf());
   try {
     const cfg = loadConfig(path, envOf());
+    // What a start reads besides the file: the TLS certificate, key and client CA.
+    if (!cfg.insecure_http) tlsOptions(cfg);
     io.stdout.write(`ok: ${path} is valid (${cfg.controller_keys.size} per-controller keys, shared secret ${cfg.shared_secret ? 'set' : 'not set'}, ${cfg.insecure_http ? 'plain HTTP' : 'TLS'} on ${cfg.bind_address}:${cfg.port})\n`);
     return EXIT.ok;
   } catch (e) {

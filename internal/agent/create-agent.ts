@@ -77,7 +77,7 @@ export interface Agent {
   config(): AgentConfig;
   /** Listen, recover jobs from a previous run, start maintenance. */
   start(): Promise<AddressInfo>;
-  /** Swap in a validated config (SIGHUP). */
+  /** Swap in a validated config (SIGHUP), all or nothing: throws ConfigError (nothing changed) if its TLS files cannot be read. */
   reload(next: AgentConfig): void;
   /** Throws ConfigError naming an allowed runtime the engine does not list (SPEC §14); call before reload. */
   verifyRuntimes(next: AgentConfig): Promise<void>;
@@ -196,13 +196,12 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
         if (JSON.stringify(next[k]) !== JSON.stringify(current[k])) logger.warn({ key: k }, 'this key changes only on restart; keeping the old value');
         kept[k] = current[k];
       }
-      current = Object.freeze({ ...next, ...kept }) as AgentConfig;
-      try {
-        reloadTls(server, current);
-        applyConnectionLimits(server, current);
-      } catch (e) {
-        logger.error({ err: e }, 'could not reload TLS certificates; keeping the old ones');
-      }
+      const candidate = Object.freeze({ ...next, ...kept }) as AgentConfig;
+      // All or nothing: certificates that cannot be read refuse the whole reload (ConfigError
+      // naming the key) before anything is swapped, so no controller loses access half-way.
+      reloadTls(server, candidate);
+      current = candidate;
+      applyConnectionLimits(server, current);
       audit.append({ type: 'config.reloaded', details: { source_path: next.source_path, changed_keys: changed, controllers: [...next.controller_keys.keys()] } });
       logger.info({ changed_keys: changed }, 'configuration reloaded');
       manager.pump();

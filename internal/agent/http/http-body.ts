@@ -71,8 +71,11 @@ export function readBody(req: IncomingMessage, maxBytes: number, budget?: BodyBu
       chunks.push(c);
     };
     const onEnd = (): void => finish(null);
-    const onError = (e: Error): void => finish(e);
-    const onAborted = (): void => finish(new Error('request aborted'));
+    // A client that goes away mid-body is a refusal like any other (audited, one short log
+    // line at most), not an internal error with a stack trace.
+    const gone = (why: string): RejectionError => new RejectionError('MALFORMED_REQUEST', 'request aborted', why);
+    const onError = (e: Error): void => finish(gone(`connection error while reading the body: ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+    const onAborted = (): void => finish(gone('client closed the connection before the body was complete'));
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
