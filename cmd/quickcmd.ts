@@ -29,7 +29,7 @@ interface CommandGroup {
 const GROUPS: readonly CommandGroup[] = [
   { names: ['agent'], register: async (p) => (await import('../internal/agent/agent-cli.js')).registerAgentCommands(p, io, setExit) },
   { names: ['audit'], register: async (p) => (await import('../internal/audit/audit-cli.js')).registerAuditCommands(p, io) },
-  { names: ['run', 'job', 'commands', 'schedules', 'agents'], register: async (p) => (await import('../internal/controller/cli.js')).registerControllerCommands(p, io, setExit) },
+  { names: ['run', 'job', 'commands', 'schedules', 'agents', 'broker'], register: async (p) => (await import('../internal/controller/cli.js')).registerControllerCommands(p, io, setExit) },
   { names: ['broker'], register: async (p) => (await import('../internal/agent/broker/broker-cli.js')).registerBrokerCommands(p, io, setExit) },
 ];
 

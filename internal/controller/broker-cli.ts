@@ -7,6 +7,8 @@
 import { ControllerError, SettingsError } from './controller-error.js';
 import type { ControllerConfig } from './controller-config.js';
 import { parseSelector, type BrokerSession, type OnlineAgent } from './broker-session.js';
+import type { BrokerAgentClient } from './broker-client.js';
+import type { JobClient } from './job-client.js';
 import type { RunSpec } from './job-request.js';
 import { formatTable } from './render.js';
 import { runFanOutOn, runSingleOn, type ControllerIo, type FanOutFlags, type RunContext } from './run-cli.js';
@@ -53,8 +55,8 @@ export async function brokerAgentNames(session: BrokerSession, flags: Connection
 }
 
 /** `quickcmd run` through the broker. */
-export async function runViaBroker(session: BrokerSession, names: readonly string[], many: boolean, spec: RunSpec, ctx: RunContext, flags: FanOutFlags): Promise<number> {
-  const clients = names.map((n) => session.client(n));
+export async function runViaBroker(session: BrokerSession, names: readonly string[], many: boolean, spec: RunSpec, ctx: RunContext, flags: FanOutFlags, wrap?: (c: BrokerAgentClient) => JobClient): Promise<number> {
+  const clients = names.map((n) => (wrap === undefined ? session.client(n) : wrap(session.client(n))));
   if (!many) return runSingleOn(clients[0] as (typeof clients)[number], spec, ctx, flags.json);
   return runFanOutOn(clients, spec, ctx, flags);
 }

@@ -6,7 +6,9 @@
  */
 import { parseArtifacts, parseFiles } from './job-files.js';
 import { Command } from 'commander';
-import { integer, withConnection, withJob, type JobFlags } from './cli-options.js';
+import { arg, integer, withConnection, withJob, type JobFlags } from './cli-options.js';
+import { BrokerAgentClient } from './broker-client.js';
+import { initInbox, parseQueueMode, QueueingClient, statusOrQueued, withInboxLimits, withQueue, type InboxInitFlags, type QueueFlags, type QueueMode } from './inbox-cli.js';
 import { AgentClient } from './client.js';
 import { brokerAgentNames, listAgents, runViaBroker } from './broker-cli.js';
 import { brokerSettings, openBrokerSession, type BrokerFlags, type BrokerSession } from './broker-session.js';
@@ -80,7 +82,7 @@ export function registerControllerCommands(program: Command, rawIo: ControllerIo
         if (e instanceof ControllerError) {
           io.stderr.write(`quickcmd: ${e.describe()}\n`);
           // No broker, or no such agent online: the job could not run (like docker run's 125).
-          setExit(e.code === 'BROKER_UNREACHABLE' || e.code === 'AGENT_OFFLINE' ? EXIT_COULD_NOT_RUN : runtimeExit);
+          setExit(e.code === 'BROKER_UNREACHABLE' || e.code === 'AGENT_OFFLINE' || e.code === 'INBOX_UNAVAILABLE' ? EXIT_COULD_NOT_RUN : runtimeExit);
           return;
         }
         throw e;
@@ -94,6 +96,12 @@ export function registerControllerCommands(program: Command, rawIo: ControllerIo
     const { session, warnings } = await openBrokerSession(flags, sdeps, b.settings);
     for (const w of warnings) io.stderr.write(`quickcmd: ${w}\n`);
     return { session, cfg: b.cfg };
+  };
+  /** With --queue: a client that falls back to (or always uses) the agent's offline inbox. */
+  const queueing = (mode: QueueMode | null, wait: { run: boolean; waitMs: number | null }) =>
+    mode === null ? undefined : (c: BrokerAgentClient) => new QueueingClient(c, { mode, waitForDelivery: wait.run, waitMs: wait.waitMs, note: (l) => io.stderr.write(`quickcmd: ${l}\n`) });
+  const noBrokerForQueue = (): never => {
+    throw new SettingsError('--queue needs a broker: pass --broker URL, set QUICKCMD_BROKER, or set broker: in the controller config');
   };
   const withClient = async (flags: ConnectionFlags & BrokerFlags, use: (c: AgentClient) => Promise<number>): Promise<number> => {
     const b = await brokerFor(flags);
@@ -113,7 +121,7 @@ export function registerControllerCommands(program: Command, rawIo: ControllerIo
     }
   };
 
-  withJob(withConnection(program.command('run')))
+  withQueue(withJob(withConnection(program.command('run'))), arg, true)
     .description('run a command on one agent (or many), stream its output live, exit with its exit code')
     .option('--agents <names|urls>', 'run on these agents at once (comma-separated names or URLs)')
     .option('--group <name>', 'run on every agent of this group from the controller config')
@@ -124,19 +132,21 @@ export function registerControllerCommands(program: Command, rawIo: ControllerIo
     .option('--download <dir>', 'write the collected artifacts under DIR (fan-out: DIR/<agent>/), each checked against its SHA-256')
     .action(
       act(EXIT_COULD_NOT_RUN, async (cmd, args) => {
-        const o = cmd.opts<ConnectionFlags & BrokerFlags & JobFlags & { parallel: number; maxFailures?: number; json?: boolean; selector?: string }>();
-        const s = spec(args[0] as string[], o);
+        const o = cmd.opts<ConnectionFlags & BrokerFlags & JobFlags & QueueFlags & { parallel: number; maxFailures?: number; json?: boolean; selector?: string }>();
+        const s: RunSpec = { ...spec(args[0] as string[], o), ...(o.ttl !== undefined ? { ttlSeconds: o.ttl } : {}) };
+        const queue = parseQueueMode(o.queue);
         const ctx = { io, env, signals, outputGone: outputGone.signal };
         const fan = { parallel: o.parallel, maxFailures: o.maxFailures ?? null, json: o.json === true };
         const b = await brokerFor(o);
         if (b !== null) {
           try {
             const { names, many } = await brokerAgentNames(b.session, o, b.cfg, env);
-            return await runViaBroker(b.session, names, many, s, ctx, fan);
+            return await runViaBroker(b.session, names, many, s, ctx, fan, queueing(queue, { run: true, waitMs: o.wait === undefined ? null : o.wait * 1000 }));
           } finally {
             await b.session.close();
           }
         }
+        if (queue !== null) noBrokerForQueue();
         if (o.selector !== undefined) throw new SettingsError('--selector needs a broker: pass --broker URL, set QUICKCMD_BROKER, or set broker: in the controller config');
         const ts = targets(o, true);
         const many = o.agents !== undefined || o.group !== undefined;
@@ -146,15 +156,18 @@ export function registerControllerCommands(program: Command, rawIo: ControllerIo
     );
 
   const job = program.command('job').description('submit, list, inspect, follow and cancel jobs on an agent');
-  withJob(withConnection(job.command('submit')))
+  withQueue(withJob(withConnection(job.command('submit'))), arg, false)
     .description('submit a job and print its id (does not wait)')
     .option('--json', 'print {"agent","job_id","status"}')
     .action(
       act(EXIT_RUNTIME, async (cmd, args) => {
-        const o = cmd.opts<ConnectionFlags & JobFlags & { json?: boolean }>();
-        const s = spec(args[0] as string[], o);
-        return withClient(o, async (c) => {
-          const r = await c.submit((await namedSpecs([c], s))(c.name));
+        const o = cmd.opts<ConnectionFlags & JobFlags & QueueFlags & { json?: boolean }>();
+        const s: RunSpec = { ...spec(args[0] as string[], o), ...(o.ttl !== undefined ? { ttlSeconds: o.ttl } : {}) };
+        const queue = parseQueueMode(o.queue);
+        return withClient(o, async (live) => {
+          const wrap = queueing(queue, { run: false, waitMs: null });
+          const c = wrap === undefined ? live : live instanceof BrokerAgentClient ? wrap(live) : noBrokerForQueue();
+          const r = await c.submit(queue !== null ? s : (await namedSpecs([c], s))(c.name));
           io.stdout.write(o.json === true ? `${JSON.stringify({ agent: c.name, job_id: r.jobId, status: r.status })}\n` : `${r.jobId}\n`);
           return 0;
         });
@@ -169,7 +182,7 @@ export function registerControllerCommands(program: Command, rawIo: ControllerIo
       act(EXIT_RUNTIME, async (cmd, args) => {
         const o = cmd.opts<ConnectionFlags & { json?: boolean }>();
         return withClient(o, async (c) => {
-          const s = await c.status(args[0] as string);
+          const s = c instanceof BrokerAgentClient ? await statusOrQueued(c, args[0] as string) : await c.status(args[0] as string);
           if (o.json === true) {
             io.stdout.write(`${JSON.stringify(s)}\n`);
             return 0;
@@ -308,6 +321,23 @@ export function registerControllerCommands(program: Command, rawIo: ControllerIo
           io.stdout.write(o.json === true ? `${JSON.stringify(list)}\n` : renderScheduleList(list));
           return 0;
         });
+      }),
+    );
+
+  // `quickcmd broker init` (the offline inbox's stream) joins the `broker` group of broker-cli.ts.
+  const broker = program.commands.find((c) => c.name() === 'broker') ?? program.command('broker').description('broker (NATS) credentials for agents and controllers, and the offline inbox');
+  withInboxLimits(withConnection(broker.command('init')), integer)
+    .description('create the offline inbox (JetStream stream QUICKCMD_INBOX) with its limits; an existing one is left as it is')
+    .action(
+      act(EXIT_RUNTIME, async (cmd) => {
+        const o = cmd.opts<ConnectionFlags & BrokerFlags & InboxInitFlags>();
+        const b = await brokerFor(o);
+        if (b === null) throw new SettingsError('`quickcmd broker init` needs a broker: pass --broker URL, set QUICKCMD_BROKER, or set broker: in the controller config');
+        try {
+          return await initInbox(b.session.nc, o, io.stdout);
+        } finally {
+          await b.session.close();
+        }
       }),
     );
 

@@ -17,7 +17,9 @@ interface CliIo {
 
 /** Register `quickcmd broker …`. */
 export function registerBrokerCommands(program: Command, io: CliIo, setExit: (code: number) => void): void {
-  const broker = program.command('broker').description('mint broker (NATS) credentials for agents and controllers');
+  // The controller commands may have made `broker` already (its `init` subcommand).
+  const broker = program.commands.find((c) => c.name() === 'broker') ?? program.command('broker');
+  broker.description('broker (NATS) credentials for agents and controllers, and the offline inbox');
   const add = (role: 'agent' | 'controller', name: string, out: string | undefined): void => {
     let c;
     try {
