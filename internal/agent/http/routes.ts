@@ -104,6 +104,17 @@ export function buildRouter(d: RouteDeps): Router {
 
   router.get('/api/v1/jobs/:id', async (ctx) => {
     const { rec } = await authorize(ctx, false);
+    // A finished job's result carries its whole output: the bytes of results being built and
+    // sent at once share the in-flight body budget (503 SERVER_BUSY past it), so ten reads of
+    // a 50 MB output cannot take gigabytes; released when the response is done.
+    if (d.bodies !== undefined && rec.result !== null) {
+      const t = d.manager.outputBytes(rec.jobId);
+      // A small result is never refused.
+      const cost = t > 64 * 1024 ? t : 0;
+      d.bodies.reserve(cost);
+      const bodies = d.bodies;
+      ctx.res.once('close', () => bodies.release(cost));
+    }
     ctx.body = { job_id: rec.jobId, status: rec.status, result: d.manager.result(rec) };
   });
 

@@ -117,6 +117,12 @@ export class JobManager {
     return !this.stopping && this.d.docker.up && this.runs.size < this.d.config().max_concurrent_jobs;
   }
 
+  /** Bytes of stored output of a job (both streams). */
+  outputBytes(jobId: string): number {
+    const t = this.d.store.outputTotals(jobId);
+    return t.stdout + t.stderr;
+  }
+
   /** True if this job id was ever accepted, even if the job has since been pruned. */
   wasAccepted(jobId: string): boolean {
     return this.d.store.wasAccepted(jobId);
