@@ -82,7 +82,7 @@ describe('live logs under load', () => {
 
   before(async () => {
     await requireDocker();
-    t = await startTestAgent({ max_output_bytes: 200_000_000 });
+    t = await startTestAgent({ max_output_bytes: 200_000_000, max_followers_per_job: 64 });
     target = targetOf(t);
   });
   after(() => t.stop());
