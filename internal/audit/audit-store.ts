@@ -3,13 +3,15 @@
  * the new row to it with SHA-256 (`chain.ts`) and inserts it. Rows are never updated or
  * deleted (no method for it here; triggers refuse it in SQL).
  */
-import { createHash } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
 import { AuditError, AuditUnavailableError } from './audit-error.js';
 import { clipRejection } from './audit-clip.js';
 import type { AuditBacklog, AuditEventInput, AuditEventType, AuditLog, AuditRecord, BatchedAuditEventType } from './audit-log.js';
 import { Coalescer } from './coalescer.js';
-import { canonicalJson, GENESIS_HASH, type ChainRow } from './chain.js';
+import { canonicalJson, GENESIS_HASH } from './chain.js';
+import { redactDetails, rowHashOfCanonical, type HeadRow, type InsertParams, type PendingRow } from './audit-row.js';
+
+export { REDACTED_KEY, redactDetails } from './audit-row.js';
 import type { Db } from './database.js';
 
 /** Wall clock, injected so tests control timestamps. */
@@ -39,60 +41,6 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 const RECHECK_MS = 1000;
 /** Bytes a row costs besides its details (columns, hashes, index). */
 const ROW_OVERHEAD_BYTES = 256;
-
-/**
- * Keys dropped from `details` at any depth. Callers are told never to log secrets, but the
- * log is append-only and hash-chained: a secret that slipped in could never be removed
- * without breaking verification for every later row, and the file is read by operators
- * through `quickcmd audit`. So the store refuses anything that looks like key material,
- * signature bytes, bearer tokens or request bodies, whatever the caller meant. The cost is
- * an occasional innocent key (e.g. `body_bytes`) being dropped; name such keys otherwise.
- */
-export const REDACTED_KEY = /secret|signature|token|password|body/i;
-
-/** A copy of `value` with every object key matching REDACTED_KEY removed, recursively. */
-export function redactDetails(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(redactDetails);
-  if (value === null || typeof value !== 'object') return value;
-  // Date, Buffer and friends serialise through toJSON; leave them to canonicalJson.
-  const proto: unknown = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
-    if (!REDACTED_KEY.test(k)) out[k] = redactDetails(v);
-  }
-  return out;
-}
-
-/**
- * chain.ts's rowHash for a row whose details are already canonical JSON (what the store
- * keeps): canonicalRow is the JCS array of the columns and then the details, and a JCS
- * array is its elements' renderings joined by commas, so the stored details text is
- * spliced in instead of being parsed and rendered again (a third of an append's CPU).
- * The columns still go through canonicalJson, so the escaping is chain.ts's own.
- */
-function rowHashOfCanonical(prevHash: string, cols: Omit<ChainRow, 'details'>, detailsJson: string): string {
-  const head = canonicalJson([cols.seq, cols.ts, cols.type, cols.jobId, cols.controllerId, cols.remoteAddr]);
-  return createHash('sha256').update(prevHash).update('\n').update(`${head.slice(0, -1)},${detailsJson}]`).digest('hex');
-}
-
-interface HeadRow {
-  seq: number;
-  hash: string;
-}
-
-/** An event ready for the chain except for its position (seq, prev_hash, hash). */
-interface PendingRow extends Omit<ChainRow, 'seq' | 'type' | 'details'> {
-  readonly type: AuditEventType;
-  /** Canonical JSON of the redacted details: exactly the stored text. */
-  readonly detailsJson: string;
-}
-
-interface InsertParams extends Omit<ChainRow, 'details'> {
-  readonly details: string;
-  readonly prevHash: string;
-  readonly hash: string;
-}
 
 /** Thrown inside probe()'s transaction so better-sqlite3 rolls it back. */
 class ProbeRollback extends Error {}
