@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { AGENT_NAME_PATTERN, DISCOVER_SUBJECT } from '../agent/broker/subjects.js';
+import { AGENT_NAME_PATTERN, DISCOVER_SUBJECT, type AgentPresence } from '../agent/broker/subjects.js';
 import { BrokerAgentClient } from './broker-client.js';
 import { connectBroker, type BrokerSettings } from './broker-link.js';
 import { defaultConfigPath, loadControllerConfig, resolvePath, type ControllerConfig } from './controller-config.js';
@@ -23,14 +23,7 @@ export interface BrokerFlags {
 }
 
 /** One online agent, as discovery answered. */
-export interface OnlineAgent {
-  readonly agent: string;
-  readonly version: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly running: number;
-  readonly queued: number;
-  readonly max_concurrent_jobs: number;
-  readonly started_at: string;
+export interface OnlineAgent extends AgentPresence {
   /** Milliseconds after the question that the answer came. */
   readonly answeredMs: number;
 }

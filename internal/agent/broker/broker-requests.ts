@@ -13,22 +13,12 @@ import type { RequestOrigin } from '../door/intake.js';
 import { AgentError, RejectionError, statusFor, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { seal, SealError, unseal } from '../wire/seal.js';
+import type { RoutedReply, RoutedRequest } from '../http/route-dispatch.js';
 import { brokerIdentity } from './subjects.js';
 
-/** A request for the route table (the shape of http/route-dispatch.ts). */
-export interface BrokerRouted {
-  readonly method: string;
-  readonly path: string;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body: Buffer;
-  readonly origin: Omit<RequestOrigin, 'requestId'>;
-}
-
-/** The route table's answer. */
-export interface BrokerRoutedReply {
-  readonly status: number;
-  readonly body: unknown;
-}
+/** A request for the route table, and its answer: the types of http/route-dispatch.ts. */
+export type BrokerRouted = RoutedRequest;
+export type BrokerRoutedReply = RoutedReply;
 
 /** Dependencies of the request handlers. */
 export interface BrokerRequestDeps {

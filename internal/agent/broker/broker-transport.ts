@@ -21,7 +21,7 @@ import { brokerConnectOptions } from './broker-options.js';
 import { BrokerRequests, type BrokerMessage, type BrokerRouted, type BrokerRoutedReply } from './broker-requests.js';
 import { FramePublisher } from './frame-publisher.js';
 import { InboxConsumer, type InboxConsumerDeps } from './inbox-consumer.js';
-import { DISCOVER_SUBJECT, agentInboxPrefix, heartbeatSubject, rpcSubject, submitSubject } from './subjects.js';
+import { DISCOVER_SUBJECT, agentInboxPrefix, type AgentPresence, heartbeatSubject, rpcSubject, submitSubject } from './subjects.js';
 
 /** Requests handled at once; more get 429 until some finish. */
 const MAX_IN_FLIGHT = 256;
@@ -40,17 +40,6 @@ export interface BrokerTransportDeps {
   readonly logger: Logger;
   /** Timings and the crash-point seam of the offline-inbox consumer (tests). */
   readonly inbox?: Pick<InboxConsumerDeps, 'retryMs' | 'laterMs' | 'ackWaitMs' | 'beforeAck'>;
-}
-
-/** The discovery and heartbeat document (not sealed: nothing secret in it). */
-export interface AgentPresence {
-  readonly agent: string;
-  readonly version: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly running: number;
-  readonly queued: number;
-  readonly max_concurrent_jobs: number;
-  readonly started_at: string;
 }
 
 /** The agent's side of the broker. */

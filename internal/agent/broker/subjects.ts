@@ -67,3 +67,14 @@ export function brokerIdentity(reply: string | undefined): string {
   const m = /^_QC_INBOX\.([A-Za-z0-9_-]{1,128})\./.exec(reply);
   return m !== null ? `nats:${m[1] as string}` : `nats:reply=${reply.slice(0, 80)}`;
 }
+
+/** The discovery and heartbeat document (not sealed: nothing secret in it). */
+export interface AgentPresence {
+  readonly agent: string;
+  readonly version: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly running: number;
+  readonly queued: number;
+  readonly max_concurrent_jobs: number;
+  readonly started_at: string;
+}

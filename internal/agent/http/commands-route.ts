@@ -12,6 +12,7 @@ import { commandListFor, scopesOfPrincipal } from '../door/command-policy.js';
 import type { RequestOrigin } from '../door/intake.js';
 import type { RequestAuth } from '../door/request-auth.js';
 import { RejectionError } from '../errors.js';
+import { authenticateRead } from './job-list-route.js';
 
 /** What the route needs. */
 export interface CommandRouteDeps {
@@ -24,16 +25,7 @@ export interface CommandRouteDeps {
 /** Add the commands route to `router`. */
 export function registerCommandRoutes(router: Router, d: CommandRouteDeps): void {
   router.get('/api/v1/commands', async (ctx) => {
-    const origin = d.origin(ctx);
-    const principal = d.auth.authenticate({
-      method: ctx.method,
-      pathWithQuery: ctx.originalUrl,
-      headers: ctx.headers,
-      body: Buffer.alloc(0),
-      tlsIdentities: origin.tlsIdentities,
-      remoteAddr: origin.remoteAddr,
-      requestId: origin.requestId,
-    });
+    const { principal, origin } = authenticateRead({ auth: d.auth, originOf: d.origin }, ctx);
     const cfg = d.config();
     const scopes = scopesOfPrincipal(cfg, principal);
     if (scopes === null) {
