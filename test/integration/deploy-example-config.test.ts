@@ -15,6 +15,7 @@ import { parse as parseYaml } from 'yaml';
 import { configFileSchema, controllerSchema } from '../../internal/agent/config/config-schema.js';
 import { loadConfig } from '../../internal/agent/config/config.js';
 import { run, runOk } from '../helpers/exec.js';
+import { makePki } from '../helpers/tls.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const examplePath = path.join(repo, 'examples/agent-config.yaml');
@@ -78,7 +79,12 @@ describe('examples/agent-config.yaml', () => {
   test('passes `quickcmd agent check-config`', { timeout: 300_000 }, async () => {
     const cli = path.join(repo, 'dist/cmd/quickcmd.js');
     if (!fs.existsSync(cli)) await runOk('npm', ['run', '--silent', 'build'], { cwd: repo, timeoutMs: 300_000 });
-    const r = await run(process.execPath, [cli, 'agent', 'check-config', '--config', configPath]);
+    // check-config reads the TLS files exactly as a start does (issue 12), so this copy
+    // points them at a throwaway certificate; every other line is the example's.
+    const pki = makePki(path.join(tmp, 'pki'));
+    const withTls = path.join(tmp, 'agent-config-tls.yaml');
+    fs.writeFileSync(withTls, fs.readFileSync(configPath, 'utf8').replace(/^tls_cert_file: .*$/m, `tls_cert_file: ${pki.serverCert}`).replace(/^tls_key_file: .*$/m, `tls_key_file: ${pki.serverKey}`), { mode: 0o600 });
+    const r = await run(process.execPath, [cli, 'agent', 'check-config', '--config', withTls]);
     assert.equal(r.code, 0, `check-config failed:\n${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /ok/i);
   });
