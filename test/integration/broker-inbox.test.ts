@@ -2,7 +2,7 @@
  * The offline inbox on a real nats-server with JetStream (SPEC §10, issue 14): a job queued
  * for an agent that is not running runs once when it starts; an expired one never runs and
  * is audited JOB_EXPIRED; ten queued jobs are accepted in order; an agent that dies between
- * accept and ack does not run the job twice; agent `a` cannot consume `b`'s inbox; a
+ * accept and ack does not run the job twice; a full queue leaves a job for redelivery; agent `a` cannot consume `b`'s inbox; a
  * server without JetStream answers INBOX_UNAVAILABLE.
  */
 import assert from 'node:assert/strict';
@@ -48,7 +48,7 @@ function rows(t: TestAgent, sql: string, ...args: unknown[]): Record<string, unk
 
 before(async () => {
   await requireDocker();
-  nats = await startNats({ agents: ['q1', 'q2', 'q3', 'q4', 'qa', 'qb'], controllers: ['controller-1'], jetstream: true });
+  nats = await startNats({ agents: ['q1', 'q2', 'q3', 'q4', 'q5', 'qa', 'qb'], controllers: ['controller-1'], jetstream: true });
   nc = await controllerConnection(nats);
   assert.equal(await ensureInboxStream(nc), 'created');
   assert.equal(await ensureInboxStream(nc), 'exists');
@@ -125,6 +125,21 @@ describe('offline inbox', () => {
     assert.match(String(rej?.['details']), /DUPLICATE_JOB/);
     assert.equal(rows(second, "SELECT 1 FROM audit_events WHERE type = 'job.started' AND job_id = ?", jobId).length, 1, 'started once');
     await until('the redelivery acked', async () => (!(await c.isQueuedOffline(jobId))) || undefined, 10_000);
+    c.close();
+  });
+
+  it('a full queue (429) leaves the job in the inbox for redelivery; it runs once a slot frees', async () => {
+    const p = prepareAgentDir();
+    const c = brokerClient(nc, 'q5', { secret: p.secret, controllerId: p.controllerId });
+    const first = await c.queue({ command: 'sleep 2; echo first', image: TEST_IMAGE, ttlSeconds: 600 });
+    const second = await c.queue({ command: 'echo second', image: TEST_IMAGE, ttlSeconds: 600 });
+    const t = await start(p, 'q5', { max_concurrent_jobs: 1, max_queued_jobs: 0 });
+    assert.equal((await c.follow(first.jobId, { onFrame: () => undefined })).status, 'completed');
+    assert.equal((await c.follow(second.jobId, { onFrame: () => undefined })).status, 'completed');
+    assert.equal((await c.status(second.jobId)).result?.stdout, 'second\n');
+    const refusals = rows(t, "SELECT details FROM audit_events WHERE type = 'job.rejected' AND job_id = ?", second.jobId);
+    assert.ok(refusals.length >= 1 && refusals.every((r) => /QUEUE_FULL/.test(String(r['details']))), JSON.stringify(refusals));
+    assert.equal(rows(t, "SELECT 1 FROM audit_events WHERE type = 'job.started' AND job_id = ?", second.jobId).length, 1);
     c.close();
   });
 
