@@ -57,11 +57,16 @@ export function routeDispatcher(app: Koa): (req: RoutedRequest) => Promise<Route
     };
     await run(0);
     socket.destroy();
-    return { status: ctx.status, body: await plainBody(ctx.body) };
+    return { status: ctx.status, body: await plainBody(ctx.body, ctx.type) };
   };
 }
 
-async function plainBody(body: unknown): Promise<unknown> {
+/**
+ * The reply body for the broker: JSON as JSON, text as text, and bytes of any other type
+ * (an artifact tar, a file) as `{"content_type","content_base64"}`, since a broker reply is
+ * JSON and raw bytes would not survive it.
+ */
+async function plainBody(body: unknown, type: string): Promise<unknown> {
   if (body === undefined || body === null) return null;
   let bytes: Buffer;
   if (typeof body === 'string') bytes = Buffer.from(body, 'utf8');
@@ -80,6 +85,7 @@ async function plainBody(body: unknown): Promise<unknown> {
     }
     bytes = Buffer.concat(chunks);
   } else return body;
+  if (type !== '' && !/json|^text\//.test(type)) return { content_type: type, content_base64: bytes.toString('base64') };
   const text = bytes.toString('utf8');
   try {
     return JSON.parse(text) as unknown;
