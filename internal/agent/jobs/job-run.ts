@@ -108,6 +108,13 @@ export async function executeRun(run: Run, rec: JobRecord, adoptContainer: strin
       handle = await d.sandbox.start(withJobFiles(sandboxSpecFor(rec, d.config(), d.agentId), rec, d.store, d.config()), run.output);
       d.metrics.sandboxStart.observe({ runtime: runtimeOfJob(rec) }, (performance.now() - t0) / 1000);
       run.startMs = d.clock.nowMs();
+      // Closed (abandon) while the container was starting: the store is gone, so nothing can
+      // be recorded, and the container is left running for the next start to adopt (by its
+      // job label); recordStart's "remove it" is for a live agent whose audit failed.
+      if (host.detached()) {
+        run.handle = handle;
+        return;
+      }
       if (!recordStart(run, rec, handle, host)) return;
     } else {
       const t = d.store.outputTotals(rec.jobId);
