@@ -5,15 +5,14 @@
  * resolved exactly as for HTTPS), one connection, clients per agent name, discovery.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AGENT_NAME_PATTERN, DISCOVER_SUBJECT, type AgentPresence } from '../agent/broker/subjects.js';
 import { BrokerAgentClient } from './broker-client.js';
 import { connectBroker, type BrokerSettings } from './broker-link.js';
-import { defaultConfigPath, loadControllerConfig, resolvePath, type ControllerConfig } from './controller-config.js';
+import { resolvePath, type ControllerConfig } from './controller-config.js';
 import { SettingsError } from './controller-error.js';
-import { resolveTargets, type ConnectionFlags, type SettingsDeps } from './settings.js';
+import { locateControllerConfig, resolveTargets, type ConnectionFlags, type SettingsDeps } from './settings.js';
 
 /** The broker flags. */
 export interface BrokerFlags {
@@ -33,14 +32,7 @@ export const DISCOVERY_WINDOW_MS = 2000;
 
 /** Resolved broker settings plus the config file they came with; null when no broker is configured. */
 export function brokerSettings(flags: BrokerFlags & ConnectionFlags, deps: SettingsDeps): { settings: BrokerSettings; cfg: ControllerConfig } | null {
-  const env = deps.env;
-  const home = deps.home ?? os.homedir();
-  const cwd = deps.cwd ?? process.cwd();
-  const envVar = (k: string): string | undefined => (env[k] === '' ? undefined : env[k]);
-  const explicitCfg = flags.config ?? envVar('QUICKCMD_CONTROLLER_CONFIG');
-  const cfgPath = explicitCfg !== undefined ? path.resolve(cwd, explicitCfg) : defaultConfigPath(env, home);
-  const cfg = loadControllerConfig(cfgPath, explicitCfg !== undefined);
-  const cfgDir = path.dirname(cfgPath);
+  const { home, cwd, envVar, cfg, cfgDir } = locateControllerConfig(flags, deps);
   const url = flags.broker ?? envVar('QUICKCMD_BROKER') ?? cfg.broker?.url;
   if (url === undefined) return null;
   const pick = (flag: string | undefined, envKey: string, key: 'ca_file' | 'creds_file'): string | undefined => {

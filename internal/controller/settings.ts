@@ -90,15 +90,19 @@ function selection(flags: ConnectionFlags, env: SettingsDeps['env'], cfg: Contro
 }
 
 /** Resolve every selected agent into a ready-to-use target. Throws SettingsError. */
-export function resolveTargets(flags: ConnectionFlags, deps: SettingsDeps, opts: { many: boolean }): ResolvedTargets {
+/** The controller config a command uses (--config, QUICKCMD_CONTROLLER_CONFIG, or the default), loaded, with where it was found. */
+export function locateControllerConfig(flags: Pick<ConnectionFlags, 'config'>, deps: SettingsDeps): { env: SettingsDeps['env']; home: string; cwd: string; envVar: (k: string) => string | undefined; cfg: ControllerConfig; cfgPath: string; cfgDir: string } {
   const env = deps.env;
   const home = deps.home ?? os.homedir();
   const cwd = deps.cwd ?? process.cwd();
   const envVar = (k: string): string | undefined => (env[k] === '' ? undefined : env[k]);
   const explicitCfg = flags.config ?? envVar('QUICKCMD_CONTROLLER_CONFIG');
   const cfgPath = explicitCfg !== undefined ? path.resolve(cwd, explicitCfg) : defaultConfigPath(env, home);
-  const cfg = loadControllerConfig(cfgPath, explicitCfg !== undefined);
-  const cfgDir = path.dirname(cfgPath);
+  return { env, home, cwd, envVar, cfg: loadControllerConfig(cfgPath, explicitCfg !== undefined), cfgPath, cfgDir: path.dirname(cfgPath) };
+}
+
+export function resolveTargets(flags: ConnectionFlags, deps: SettingsDeps, opts: { many: boolean }): ResolvedTargets {
+  const { env, home, cwd, envVar, cfg, cfgPath, cfgDir } = locateControllerConfig(flags, deps);
   const readFile = deps.readFile ?? ((p: string) => fs.readFileSync(p));
   const stat = deps.stat ?? ((p: string) => fs.statSync(p));
   const cache = new Map<string, Buffer>();
