@@ -3,7 +3,8 @@
  * original Go controller signs `json.Marshal(payload)` rather than the bytes it sends
  * (SPEC §3 "Signed job"). Any deviation here is a signature mismatch on real traffic, so
  * each Go rule is written out next to the code that implements it. Checked against the
- * Go-made vectors in test/fixtures/signing-v1.json. A generic encoder: the payload's own
+ * Go-made vectors in test/fixtures/signing-v1.json and the Go-rule vectors (with an oracle
+ * of encode.go) in test/fixtures/go-json-rules.json. A generic encoder: the payload's own
  * field order is `goMarshalPayload` in payload.ts.
  */
 /** Encoder variants that exist among deployed Go controllers. */
