@@ -32,9 +32,11 @@ export const DISCOVERY_WINDOW_MS = 2000;
 
 /** Resolved broker settings plus the config file they came with; null when no broker is configured. */
 export function brokerSettings(flags: BrokerFlags & ConnectionFlags, deps: SettingsDeps): { settings: BrokerSettings; cfg: ControllerConfig } | null {
-  const { home, cwd, envVar, cfg, cfgDir } = locateControllerConfig(flags, deps);
-  const url = flags.broker ?? envVar('QUICKCMD_BROKER') ?? cfg.broker?.url;
+  const { home, cwd, envVar, cfg, cfgPath, cfgDir } = locateControllerConfig(flags, deps);
+  const envUrl = envVar('QUICKCMD_BROKER');
+  const url = flags.broker ?? envUrl ?? cfg.broker?.url;
   if (url === undefined) return null;
+  checkBrokerUrl(url, flags.broker !== undefined ? '--broker' : envUrl !== undefined ? 'QUICKCMD_BROKER' : `${cfgPath}: broker.url`);
   const pick = (flag: string | undefined, envKey: string, key: 'ca_file' | 'creds_file'): string | undefined => {
     if (flag !== undefined) return path.resolve(cwd, flag);
     const e = envVar(envKey);
@@ -53,6 +55,17 @@ export function brokerSettings(flags: BrokerFlags & ConnectionFlags, deps: Setti
   const ca = read('broker CA file', pick(flags.brokerCa, 'QUICKCMD_BROKER_CA', 'ca_file'));
   const creds = read('broker credentials file', pick(flags.brokerCreds, 'QUICKCMD_BROKER_CREDS', 'creds_file'));
   return { settings: { url, ca, creds, insecure: flags.insecure === true }, cfg };
+}
+
+/**
+ * Refuse, before anything connects, a broker URL this client cannot speak: the Node NATS
+ * client used here is TCP only, so `wss://` / `ws://` (NATS over WebSocket) are a usage
+ * error naming where the URL came from (exit 2), not an unreachable broker.
+ */
+export function checkBrokerUrl(url: string, key: string): void {
+  const scheme = url.includes('://') ? url.slice(0, url.indexOf(':')).toLowerCase() : 'tls';
+  if (scheme === 'wss' || scheme === 'ws') throw new SettingsError(`${key}: ${scheme}:// is not supported by this controller yet (NATS over TCP only); use tls://host:port`);
+  if (scheme !== 'tls' && scheme !== 'nats') throw new SettingsError(`${key}: ${JSON.stringify(url)} is not a broker URL; use tls://host:port`);
 }
 
 /** An open broker session. */

@@ -20,7 +20,7 @@ export function checkFleetKeys(cfg: ConfigFile, deps: BrokerFileDeps): void {
   const scheme = b.url.slice(0, b.url.indexOf(':'));
   // The Node client speaks NATS over TCP (TLS); WebSocket needs a transport not shipped here.
   if (scheme === 'wss' || scheme === 'ws') throw new ConfigError('broker.url', `${scheme}:// is not supported by this agent yet; use tls://host:port`);
-  if (scheme === 'nats' && !b.insecure) throw new ConfigError('broker.url', `${scheme}:// is not encrypted; use tls:// or wss://, or set broker.insecure: true for development`);
+  if (scheme === 'nats' && !b.insecure) throw new ConfigError('broker.url', `${scheme}:// is not encrypted; use tls://, or set broker.insecure: true for development`);
   const kinds = [b.nkey_seed_file, b.creds_file, b.user].filter((x) => x !== undefined).length;
   if (kinds > 1) throw new ConfigError('broker.nkey_seed_file', 'set only one of nkey_seed_file, creds_file, user');
   if (b.password_file !== undefined && b.user === undefined) throw new ConfigError('broker.password_file', 'needs broker.user');

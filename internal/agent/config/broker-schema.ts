@@ -20,8 +20,8 @@ export function defaultAgentName(host: string = os.hostname()): string {
 
 /** The `broker:` block. */
 export const brokerSchema = z.strictObject({
-  /** `tls://host:4222` (verified), `wss://…`, or `nats://`/`ws://` only with `insecure: true`. */
-  url: z.string().regex(/^(tls|nats|wss|ws):\/\/[^\s/]+\/?$/, 'must be tls://host:port, wss://host:port (or nats:// with insecure: true)'),
+  /** `tls://host:4222` (verified), or `nats://` only with `insecure: true`; `wss://`/`ws://` parse but are refused at load (the client is TCP only). */
+  url: z.string().regex(/^(tls|nats|wss|ws):\/\/[^\s/]+\/?$/, 'must be tls://host:port (or nats:// with insecure: true)'),
   /** PEM CA bundle that verifies the broker's certificate. */
   ca_file: z.string().min(1).optional(),
   /** PEM client certificate for the broker (optional). */
