@@ -87,3 +87,27 @@ export function readableOf(answer: unknown): Readable {
   if (answer instanceof Readable) return answer;
   throw new TypeError('docker answered with something that is not a stream');
 }
+
+/** What the engine's event log says about one container's death. */
+export interface EngineEvents {
+  /** Signal of the last `kill` event (the engine signalled the container), or null. */
+  readonly killSignal: number | null;
+  /** The engine logged an `oom` event (the kernel's OOM killer struck inside the container). */
+  readonly oom: boolean;
+}
+
+/** Narrows a `GET /events` answer (one JSON object a line) into the kill and oom facts. */
+export function parseEngineEvents(text: string): EngineEvents {
+  let killSignal: number | null = null;
+  let oom = false;
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    const ev = record(JSON.parse(line));
+    const action = ev?.Action ?? ev?.status;
+    if (action === 'oom') oom = true;
+    if (action !== 'kill') continue;
+    const n = Number(record(record(ev?.Actor)?.Attributes)?.signal);
+    if (Number.isInteger(n) && n > 0) killSignal = n;
+  }
+  return { killSignal, oom };
+}

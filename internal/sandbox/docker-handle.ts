@@ -3,7 +3,7 @@
  * only after the exit AND the end of its output, plus idempotent stop and destroy.
  */
 import type Dockerode from 'dockerode';
-import { containerState, exitResult, failedResult, readableOf, waitStatus } from './docker-answers.js';
+import { containerState, exitResult, failedResult, parseEngineEvents, readableOf, waitStatus, type EngineEvents } from './docker-answers.js';
 import type { OutputPump } from './output-pump.js';
 import type { ExitResult, SandboxHandle } from './sandbox.js';
 import { dockerFailure, isConnectionError, isNotFound, toSandboxError } from './sandbox-error.js';
@@ -26,6 +26,10 @@ interface EventsModem {
 
 /** Longest wait for the engine's event log when explaining a signal exit. */
 const EVENTS_QUERY_MS = 3000;
+/** A SIGKILL nobody sent is looked up this many more times, this far apart, for a late `oom` event. */
+const OOM_LOOKUPS = 6;
+const OOM_LOOKUP_MS = 250;
+const SIGKILL = 9;
 
 /** Handle over one container; created by DockerSandbox. */
 export class DockerHandle implements SandboxHandle {
@@ -118,13 +122,23 @@ export class DockerHandle implements SandboxHandle {
    * container and answers the pending wait normally, so without this the job would read
    * as completed with exit 137. The engine logs a `kill` event whenever it signals a
    * container, never when the command kills itself, so the event log tells them apart.
+   *
+   * It also logs `oom` when the kernel's OOM killer struck, but containerd may report that
+   * after the exit (containerd#12714), so `State.OOMKilled` read at the exit can still be
+   * false: a SIGKILL nobody sent is looked up again for a short while before it counts as
+   * the command's own.
    */
   private async explainSignal(r: ExitResult): Promise<ExitResult> {
     if (r.signal === null || r.error !== null || r.oomKilled || this.stopRequested || this.abort.signal.aborted) return r;
     try {
-      const signal = await this.engineKillSignal();
-      if (signal === null) return r;
-      return { ...r, error: `container was killed by the Docker engine (signal ${signal}) without the agent asking: the engine stopped or restarted, or someone ran docker stop/kill` };
+      let seen = await this.engineEvents();
+      for (let i = 0; r.signal === SIGKILL && seen.killSignal === null && !seen.oom && i < OOM_LOOKUPS; i++) {
+        await new Promise((resolve) => setTimeout(resolve, OOM_LOOKUP_MS));
+        seen = await this.engineEvents();
+      }
+      if (seen.oom) return { ...r, oomKilled: true };
+      if (seen.killSignal === null) return r;
+      return { ...r, error: `container was killed by the Docker engine (signal ${seen.killSignal}) without the agent asking: the engine stopped or restarted, or someone ran docker stop/kill` };
     } catch (e) {
       if (isConnectionError(e)) return { ...r, error: `docker engine became unavailable as the container died (signal ${r.signal})` };
       this.logger?.warn({ containerId: this.containerId, err: e }, 'could not read the engine events to explain a signal exit');
@@ -132,8 +146,8 @@ export class DockerHandle implements SandboxHandle {
     }
   }
 
-  /** Signal of the last `kill` event the engine logged for this container since the handle existed, or null. */
-  private async engineKillSignal(): Promise<number | null> {
+  /** The `kill` and `oom` events the engine logged for this container since the handle existed. */
+  private async engineEvents(): Promise<EngineEvents> {
     const modem: EventsModem = this.container.modem;
     const stream = await new Promise<unknown>((resolve, reject) => {
       modem.dial(
@@ -143,7 +157,7 @@ export class DockerHandle implements SandboxHandle {
           options: {
             since: this.sinceSeconds.toFixed(3),
             until: (Date.now() / 1000).toFixed(3),
-            filters: JSON.stringify({ container: [this.containerId], event: ['kill'] }),
+            filters: JSON.stringify({ container: [this.containerId], event: ['kill', 'oom'] }),
           },
           abortSignal: AbortSignal.timeout(EVENTS_QUERY_MS),
           isStream: true,
@@ -154,15 +168,7 @@ export class DockerHandle implements SandboxHandle {
     });
     const chunks: Buffer[] = [];
     for await (const c of readableOf(stream)) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(String(c)));
-    let signal: number | null = null;
-    for (const line of Buffer.concat(chunks).toString('utf8').split('\n')) {
-      if (line.trim() === '') continue;
-      const ev: unknown = JSON.parse(line);
-      const attrs = (ev as { Actor?: { Attributes?: Record<string, unknown> } }).Actor?.Attributes;
-      const n = Number(attrs?.['signal']);
-      if (Number.isInteger(n) && n > 0) signal = n;
-    }
-    return signal;
+    return parseEngineEvents(Buffer.concat(chunks).toString('utf8'));
   }
 
   private async drain(): Promise<void> {
