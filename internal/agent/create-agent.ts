@@ -9,7 +9,8 @@ import type Dockerode from 'dockerode';
 import Koa from 'koa';
 import type { AuditLog } from '../audit/audit-log.js';
 import { SqliteAuditLog } from '../audit/audit-store.js';
-import { openDatabase, type Db } from '../audit/database.js';
+import type { Db } from '../audit/database.js';
+import { openAgentDatabase } from './agent-database.js';
 import { dockerClient } from '../sandbox/docker-client.js';
 import { DockerSandbox } from '../sandbox/docker-sandbox.js';
 import { WarmPoolSandbox } from '../sandbox/warm-pool.js';
@@ -93,7 +94,7 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
   const config = (): AgentConfig => current;
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createLogger(initial.log_level);
-  const db = openDatabase(initial.audit_db_path);
+  const db = openAgentDatabase(initial.audit_db_path);
   const store = new JobStore(db);
   const realAudit = new SqliteAuditLog({ db, clock: { now: () => new Date(clock.nowMs()) }, strangerBurst: initial.audit_stranger_burst });
   const audit: AuditLog = deps.wrapAudit?.(realAudit) ?? realAudit;

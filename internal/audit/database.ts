@@ -1,12 +1,14 @@
 /**
  * Opens the agent's one SQLite file (audit chain, jobs, outputs, accepted ids): created
- * 0600 before SQLite touches it, WAL journal, schema brought up to date by migrations
- * keyed on `PRAGMA user_version`.
+ * 0600 before SQLite touches it, WAL journal, each owner's tables brought up to date by its
+ * own migration list (the audit's unless told otherwise; the agent passes all of its owners,
+ * internal/agent/agent-database.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { MIGRATIONS } from './migrations.js';
+import { applyMigrations, type OwnedMigrations } from '../shared/schema-migrations.js';
+import { AUDIT_MIGRATIONS, LEGACY_SCHEMA } from './audit-migrations.js';
 
 /** A better-sqlite3 connection. */
 export type Db = Database.Database;
@@ -15,6 +17,8 @@ export type Db = Database.Database;
 export interface OpenOptions {
   /** Open read-only (CLI on a live agent's database); no migration runs. */
   readonly?: boolean;
+  /** The owners whose tables to bring up to date, in order; default the audit's alone. */
+  migrations?: readonly OwnedMigrations[];
 }
 
 /** Open (creating if needed) and migrate the database at `file`. */
@@ -37,7 +41,7 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   // Checkpoint every ~16 MiB of WAL instead of 4 MiB: fewer fsyncs on the output hot path.
   db.pragma('wal_autocheckpoint = 4000');
   db.pragma('foreign_keys = ON');
-  migrate(db);
+  migrate(db, opts.migrations ?? [AUDIT_MIGRATIONS]);
   for (const suffix of ['-wal', '-shm']) {
     try {
       fs.chmodSync(file + suffix, 0o600);
@@ -48,17 +52,10 @@ export function openDatabase(file: string, opts: OpenOptions = {}): Db {
   return db;
 }
 
-/** Apply every migration newer than the file's user_version, each in its own transaction. */
-export function migrate(db: Db): void {
-  const current = Number(db.pragma('user_version', { simple: true }));
-  if (current > MIGRATIONS.length) {
-    throw new Error(`database schema version ${current} is newer than this agent (${MIGRATIONS.length}); refusing to run an older agent on it`);
-  }
-  for (let v = current; v < MIGRATIONS.length; v++) {
-    const sql = MIGRATIONS[v];
-    db.transaction(() => {
-      db.exec(sql ?? '');
-      db.pragma(`user_version = ${v + 1}`);
-    })();
-  }
+/**
+ * Apply every listed owner's steps newer than its recorded version; a file made before
+ * per-owner versions is adopted from its user_version (LEGACY_SCHEMA) without re-running any.
+ */
+export function migrate(db: Db, migrations: readonly OwnedMigrations[]): void {
+  applyMigrations(db, migrations, LEGACY_SCHEMA);
 }

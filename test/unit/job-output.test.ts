@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { openDatabase, type Db } from '../../internal/audit/database.js';
+import type { Db } from '../../internal/audit/database.js';
+import { openAgentDatabase } from '../../internal/agent/agent-database.js';
 import { FRAME_BATCH_BYTES, JobOutput } from '../../internal/agent/jobs/job-output.js';
 import { JobStore, type OutputFrame } from '../../internal/agent/jobs/job-store.js';
 import type { JobSpec } from '../../internal/agent/jobs/job.js';
@@ -27,7 +28,7 @@ describe('JobOutput', () => {
 
   before(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quickcmd-job-output-'));
-    db = openDatabase(path.join(dir, 'agent.db'));
+    db = openAgentDatabase(path.join(dir, 'agent.db'));
     store = new JobStore(db);
   });
 

@@ -1,8 +1,11 @@
 /**
- * Schema of the agent database, one SQL script per version; index i brings the file from
- * user_version i to i+1. Never edit a released entry: append a new one.
+ * The agent database's schema as the code before per-owner migrations made it: one shared
+ * list keyed on PRAGMA user_version (internal/audit/migrations.ts and database.ts `migrate`
+ * as of commit a32d6da, verbatim). Upgrade tests build files with it.
  */
-export const MIGRATIONS: readonly string[] = [
+import type Database from 'better-sqlite3';
+
+export const LEGACY_MIGRATIONS: readonly string[] = [
   `
   -- Append-only, hash-chained audit events (SPEC §7).
   CREATE TABLE audit_events (
@@ -101,3 +104,18 @@ export const MIGRATIONS: readonly string[] = [
   CREATE UNIQUE INDEX job_artifacts_path ON job_artifacts(job_id, path);
   `,
 ];
+
+/** The old runner: every script newer than user_version, each in its own transaction. */
+export function legacyMigrate(db: Database.Database, upTo = LEGACY_MIGRATIONS.length): void {
+  const current = Number(db.pragma('user_version', { simple: true }));
+  if (current > LEGACY_MIGRATIONS.length) {
+    throw new Error(`database schema version ${current} is newer than this agent (${LEGACY_MIGRATIONS.length}); refusing to run an older agent on it`);
+  }
+  for (let v = current; v < upTo; v++) {
+    const sql = LEGACY_MIGRATIONS[v];
+    db.transaction(() => {
+      db.exec(sql ?? '');
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
