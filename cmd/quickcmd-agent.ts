@@ -27,5 +27,5 @@ try {
   throw e;
 }
 installLastResort(process);
-const code = await runDaemon(program.opts<{ config?: string }>().config, { stdout: process.stdout, stderr: process.stderr });
-process.exit(code);
+// No top-level await: the build bundles this file as CommonJS (scripts/bundle.mjs) to run it from V8's code cache.
+void runDaemon(program.opts<{ config?: string }>().config, { stdout: process.stdout, stderr: process.stderr }).then((code) => process.exit(code));

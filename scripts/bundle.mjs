@@ -8,11 +8,15 @@
 // chunk in dist/cmd/chunks/, loaded only when its command runs. Only the controller's own
 // dependencies are bundled; full `zod` stays external (the agent's config schema loads it),
 // so the controller's `zod/mini` is not dragged into a shared chunk with the whole library.
-// Daemon: one file; native SQLite, dockerode (native optional parts, its own lazy loading
-// in internal/sandbox/docker-client.ts), pino (worker-thread transports) and the NATS client
-// stay packages.
+// Daemon: one CommonJS file, dist/cmd/quickcmd-agent.cjs; native SQLite, dockerode (native
+// optional parts, its own lazy loading in internal/sandbox/docker-client.ts), pino
+// (worker-thread transports) and the NATS client stay packages. dist/cmd/quickcmd-agent.js
+// is a small launcher that runs it through V8's code cache (internal/shared/cached-script.ts):
+// the cache is made here, by one `--version` run, and holds the compiled bundle and every
+// module initialiser; compiling those was the largest single share of the start.
 import path from 'node:path';
 import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -61,7 +65,38 @@ await build({
 });
 await build({
   ...common,
+  format: 'cjs',
   entryPoints: { 'quickcmd-agent': 'cmd/quickcmd-agent.ts' },
+  outExtension: { '.js': '.cjs' },
+  // createRequire(import.meta.url) in the lazy loaders: the bundle's own URL.
+  define: { 'import.meta.url': '__qcImportMetaUrl' },
+  banner: { js: "const __qcImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   plugins: [externalUnless((p) => !AGENT_EXTERNAL.test(p))],
 });
-for (const f of ['quickcmd.js.map', 'quickcmd-agent.js.map']) fs.rmSync(path.join(outdir, f), { force: true });
+await build({
+  ...common,
+  stdin: {
+    contents: [
+      "import { fileURLToPath } from 'node:url';",
+      "import { runCachedScript } from './internal/shared/cached-script.ts';",
+      "runCachedScript(fileURLToPath(new URL('./quickcmd-agent.cjs', import.meta.url)), { writeCache: process.env['QUICKCMD_CODE_CACHE_WRITE'] === '1' });",
+    ].join('\n'),
+    resolveDir: root,
+    sourcefile: 'quickcmd-agent-launcher.ts',
+    loader: 'ts',
+  },
+  outdir: undefined,
+  outfile: path.join(outdir, 'quickcmd-agent.js'),
+  banner: { js: '#!/usr/bin/env node' },
+});
+for (const f of fs.readdirSync(outdir)) if (f.endsWith('.map') || f.endsWith('.v8cache')) fs.rmSync(path.join(outdir, f), { force: true });
+// The code caches: what V8 compiled for one run of the bundle (to its exit after --version),
+// with Node's default flags and with the systemd unit's NODE_OPTIONS (V8 rejects a cache
+// made under other heap flags).
+const launcher = path.join(outdir, 'quickcmd-agent.js');
+const unit = fs.readFileSync(path.join(root, 'deployments/systemd/quickcmd-agent.service'), 'utf8');
+const unitOptions = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1]?.trim() ?? '';
+for (const nodeOptions of new Set(['', unitOptions])) {
+  const env = { ...process.env, QUICKCMD_CODE_CACHE_WRITE: '1', NODE_OPTIONS: nodeOptions };
+  execFileSync(process.execPath, [launcher, '--version'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+}

@@ -11,7 +11,8 @@
  * transport is unaffected.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type Consumer, type JsMsg } from '@nats-io/jetstream';
+import type { Consumer, JsMsg } from '@nats-io/jetstream';
+import { jetStreamClient } from './nats-client.js';
 import type { Logger } from '../logger.js';
 import { inboxSubject } from './subjects.js';
 import { INBOX_STREAM, inboxDurable } from './inbox-stream.js';
@@ -97,6 +98,7 @@ export class InboxConsumer {
   /** Create (or confirm: the same config is idempotent) this agent's durable consumer. */
   private async ensure(nc: NatsConnection): Promise<Consumer> {
     const name = this.d.agentName();
+    const { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } = jetStreamClient();
     const jsm = await jetstreamManager(nc);
     await jsm.consumers.add(INBOX_STREAM, {
       durable_name: inboxDurable(name),

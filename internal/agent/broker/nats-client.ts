@@ -5,6 +5,7 @@
  * every caller synchronous, as in internal/sandbox/docker-client.ts.
  */
 import { createRequire } from 'node:module';
+import type * as JetStream from '@nats-io/jetstream';
 import type * as Nats from '@nats-io/transport-node';
 
 const load = createRequire(import.meta.url);
@@ -12,4 +13,9 @@ const load = createRequire(import.meta.url);
 /** The client module (loaded by the first call, cached by Node after). */
 export function natsClient(): typeof Nats {
   return load('@nats-io/transport-node') as typeof Nats;
+}
+
+/** The JetStream client (the offline inbox), loaded by the first call like the client itself. */
+export function jetStreamClient(): typeof JetStream {
+  return load('@nats-io/jetstream') as typeof JetStream;
 }
