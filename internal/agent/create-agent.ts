@@ -180,8 +180,9 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
       scheduler.start(current.schedules);
       maintenance = setInterval(() => void maintain(), deps.maintenanceMs ?? 60_000);
       maintenance.unref();
-      broker?.start();
       audit.append({ type: 'agent.started', details: { version: AGENT_VERSION, agent_id: agentId, address: `${addr.address}:${addr.port}`, tls: !current.insecure_http, mtls: current.tls_client_ca_file !== undefined } });
+      // After agent.started, so the broker.connected row of the first connection follows it.
+      broker?.start();
       if (current.insecure_http) logger.warn('insecure_http is set: plain HTTP, for development only');
       logger.info({ address: addr.address, port: addr.port, agent_id: agentId, agent_name: current.agent_name, broker: current.broker?.url ?? null }, 'agent listening');
       return addr;

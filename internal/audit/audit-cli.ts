@@ -31,6 +31,7 @@ const EVENT_TYPES: Record<AuditEventType, true> = {
   'agent.started': true,
   'agent.stopped': true,
   'config.reloaded': true,
+  'broker.connected': true,
   'job.rejected': true,
   'job.accepted': true,
   'job.started': true,

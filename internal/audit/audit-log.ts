@@ -8,6 +8,7 @@ export type AuditEventType =
   | 'agent.started'
   | 'agent.stopped'
   | 'config.reloaded'
+  | 'broker.connected'
   | 'job.rejected'
   | 'job.accepted'
   | 'job.started'

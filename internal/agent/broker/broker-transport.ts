@@ -18,6 +18,7 @@ import type { OutputHub } from '../stream/output-hub.js';
 import { AGENT_VERSION } from '../version.js';
 import { BrokerConnection } from './broker-connection.js';
 import { brokerConnectOptions } from './broker-options.js';
+import { ConnectionAudit } from './connection-audit.js';
 import { BrokerRequests, type BrokerMessage, type BrokerRouted, type BrokerRoutedReply } from './broker-requests.js';
 import { FramePublisher } from './frame-publisher.js';
 import { InboxConsumer, type InboxConsumerDeps } from './inbox-consumer.js';
@@ -115,6 +116,7 @@ export function createBrokerTransport(d: BrokerTransportDeps): BrokerTransport {
     }
   };
 
+  const connections = new ConnectionAudit({ audit: d.audit, nowMs: () => d.clock.nowMs(), logger: d.logger });
   const inbox = new InboxConsumer({ ...d.inbox, agentName: () => d.config().agent_name, admit: (m) => requests.submitQueued(m), logger: d.logger });
   const connection: BrokerConnection = new BrokerConnection({
     options: () => brokerConnectOptions(d.config().broker ?? { url: 'nats://127.0.0.1:4222', insecure: false }, `quickcmd-agent ${d.config().agent_name}`, agentInboxPrefix(d.config().agent_name)),
@@ -123,6 +125,7 @@ export function createBrokerTransport(d: BrokerTransportDeps): BrokerTransport {
     hooks: {
       up(nc, fresh) {
         if (fresh) subscribe(nc);
+        connections.connected(nc.getServer(), fresh, d.config().agent_name, d.config().broker?.url ?? '');
         publisher.up();
         inbox.up(nc);
         beat();
