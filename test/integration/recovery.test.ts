@@ -110,7 +110,11 @@ describe(runtime === 'runc' ? 'recovery after SIGKILL of the daemon' : `recovery
     first.child.kill('SIGKILL');
     await first.exited;
     const [container] = await labelled(docker, agentId, false);
-    assert.ok(container !== undefined, 'the container outlives the killed agent');
+    if (container === undefined) {
+      const all = await labelled(docker, agentId, true);
+      const states = await Promise.all(all.map(async (c) => ({ id: c.Id.slice(0, 12), job: c.Labels[LABEL_JOB], status: c.Status, state: (await docker.getContainer(c.Id).inspect()).State })));
+      assert.fail(`the container outlives the killed agent; containers of ${agentId}: ${JSON.stringify(states)}; stored stdout ${JSON.stringify(storedStdout(env.dbPath, jobId))}; agent log: ${first.output().slice(-4000)}`);
+    }
     assert.equal(container.Labels[LABEL_JOB], jobId);
     assert.equal((await docker.getContainer(container.Id).inspect()).HostConfig.Runtime, runtime);
     assert.equal(readDb(env.dbPath, (db) => (db.prepare('SELECT status FROM jobs WHERE job_id = ?').get(jobId) as { status: string }).status), 'running');
