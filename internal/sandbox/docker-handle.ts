@@ -3,7 +3,8 @@
  * only after the exit AND the end of its output, plus idempotent stop and destroy.
  */
 import type Dockerode from 'dockerode';
-import { containerState, exitResult, failedResult, parseEngineEvents, readableOf, waitStatus, type EngineEvents } from './docker-answers.js';
+import { containerState, exitResult, failedResult, parseEngineEvents, readableOf, type EngineEvents } from './docker-answers.js';
+import { waitNotRunning } from './docker-wait.js';
 import type { OutputPump } from './output-pump.js';
 import type { ExitResult, SandboxHandle } from './sandbox.js';
 import { dockerFailure, isConnectionError, isNotFound, toSandboxError } from './sandbox-error.js';
@@ -92,7 +93,7 @@ export class DockerHandle implements SandboxHandle {
   private async waitOnce(): Promise<ExitResult> {
     let status: number;
     try {
-      status = waitStatus(await this.container.wait({ condition: 'not-running', abortSignal: this.abort.signal }));
+      status = await waitNotRunning(this.container, this.abort.signal);
     } catch (e) {
       this.pump.destroy();
       return failedResult(this.abort.signal.aborted ? 'sandbox closed before the container exited' : describe(e, 'waiting for'));

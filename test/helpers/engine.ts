@@ -29,6 +29,12 @@ export interface PrivateEngine {
   start(): Promise<void>;
   /** SIGTERM dockerd and wait for it to exit (its containers are stopped by dockerd). Idempotent. */
   stop(): Promise<void>;
+  /**
+   * SIGKILL dockerd alone and wait for it to exit, as a crash would: its containerd and
+   * the containers' shims keep running; start() then restores (without live-restore:
+   * kills) the containers. Idempotent.
+   */
+  kill(): Promise<void>;
   /** Stop (SIGKILL if it will not stop), unmount everything under the dir, remove the dir. Idempotent. */
   destroy(): Promise<void>;
 }
@@ -45,6 +51,15 @@ export interface PrivateEngineOptions {
   readonly startTimeoutMs?: number;
   /** Contents of the engine's daemon.json (default: dockerd reads /etc/docker/daemon.json, with its runtimes). */
   readonly daemonConfig?: Readonly<Record<string, unknown>>;
+}
+
+/** A process's state letter from /proc (R, S, Z, ...), or null when there is no such process. */
+function processState(pid: number): string | null {
+  try {
+    return /\) (\S)/.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1] ?? null;
+  } catch {
+    return null;
+  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -179,6 +194,23 @@ export async function startPrivateEngine(opts: PrivateEngineOptions = {}): Promi
       await launch();
     },
     stop,
+    async kill() {
+      if (!isRunning() || child === null) return;
+      const containerdPid = path.join(dir, 'exec', 'containerd', 'containerd.pid');
+      const pid = Number(fs.existsSync(containerdPid) ? fs.readFileSync(containerdPid, 'utf8').trim() : NaN);
+      child.kill('SIGKILL');
+      await exited;
+      // dockerd's containerd dies with it (parent-death signal). Where PID 1 does not reap
+      // orphans (this container) it stays a zombie, and a new dockerd reading the pidfile
+      // would wait for that "still running" containerd forever; on a host it is reaped.
+      // So wait for it to be dead or a zombie, and then drop the stale pidfile.
+      const deadline = Date.now() + 15_000;
+      while (Number.isInteger(pid) && pid > 0 && processState(pid) !== null && processState(pid) !== 'Z') {
+        if (Date.now() > deadline) throw new Error(`containerd ${pid} of the killed private dockerd did not exit`);
+        await sleep(50);
+      }
+      fs.rmSync(containerdPid, { force: true });
+    },
     async destroy() {
       if (destroyed) return;
       destroyed = true;
@@ -224,4 +256,49 @@ export async function startPrivateEngine(opts: PrivateEngineOptions = {}): Promi
     throw e;
   }
   return engine;
+}
+
+/** A subscription to one engine event (see watchContainerEvent). */
+export interface EventWatch {
+  /** Resolves with the event's attributes once it happens; rejects after the timeout. */
+  readonly happened: Promise<Record<string, string>>;
+}
+
+/**
+ * Watch the engine's event stream for `action` on one container whose attributes pass
+ * `match` (e.g. a `kill` with signal 15: the engine is stopping it). Resolves once the
+ * subscription is live, so an action taken after it cannot be missed.
+ */
+export async function watchContainerEvent(
+  docker: Dockerode,
+  containerId: string,
+  action: string,
+  match: (attrs: Record<string, string>) => boolean,
+  timeoutMs: number,
+): Promise<EventWatch> {
+  const stream = (await docker.getEvents({ filters: JSON.stringify({ container: [containerId], event: [action] }) } as unknown as Dockerode.GetEventsOptions)) as NodeJS.ReadableStream & { destroy(): void };
+  const happened = new Promise<Record<string, string>>((resolve, reject) => {
+    let buf = '';
+    const done = (f: () => void): void => {
+      clearTimeout(timer);
+      stream.removeAllListeners('data');
+      stream.destroy();
+      f();
+    };
+    const timer = setTimeout(() => done(() => reject(new Error(`no ${action} event for ${containerId} within ${timeoutMs} ms`))), timeoutMs);
+    stream.on('data', (chunk: Buffer) => {
+      buf += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (line === '') continue;
+        const ev = JSON.parse(line) as { Action?: string; Actor?: { Attributes?: Record<string, string> } };
+        const attrs = ev.Actor?.Attributes ?? {};
+        if (ev.Action === action && match(attrs)) return done(() => resolve(attrs));
+      }
+    });
+    stream.on('error', (e: Error) => done(() => reject(e)));
+  });
+  return { happened };
 }

@@ -4,6 +4,7 @@
  */
 import Dockerode from 'dockerode';
 import { DockerSandbox } from '../../internal/sandbox/docker-sandbox.js';
+import { createLogger } from '../../internal/agent/logger.js';
 import type { ManagedContainer, OutputSink, Sandbox, SandboxHandle, SandboxSpec } from '../../internal/sandbox/sandbox.js';
 
 /** A promise that a test opens when it wants. */
@@ -39,7 +40,7 @@ export interface Faults {
 
 /** A real DockerSandbox with the given faults. */
 export function faultySandbox(faults: Faults, docker: Dockerode = new Dockerode()): Sandbox & { stops: number; destroys: number } {
-  const real = new DockerSandbox({ docker });
+  const real = new DockerSandbox({ docker, logger: process.env["QUICKCMD_TEST_LOGS"] ? createLogger("debug") : undefined });
   const wrap = (h: SandboxHandle): SandboxHandle => ({
     containerId: h.containerId,
     wait: () => h.wait(),
@@ -75,6 +76,7 @@ export function faultySandbox(faults: Faults, docker: Dockerode = new Dockerode(
     },
     remove: (id: string) => real.remove(id),
     ping: () => real.ping(),
+    runtimes: () => real.runtimes(),
     hasImage: (image: string) => real.hasImage(image),
     close: () => real.close(),
   };
