@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { EXIT, runDaemon } from '../internal/agent/agent-cli.js';
+import { warmUpConfig } from '../internal/agent/cache-warmup.js';
 import { installLastResort } from '../internal/agent/last-resort.js';
 import { AGENT_VERSION } from '../internal/agent/version.js';
 
@@ -27,5 +28,10 @@ try {
   throw e;
 }
 installLastResort(process);
+if (process.env['QUICKCMD_CODE_CACHE_WRITE'] === '1') {
+  // The build's code-cache run: parse the config as a start would, then exit; never start.
+  warmUpConfig(program.opts<{ config?: string }>().config ?? '');
+  process.exit(EXIT.ok);
+}
 // No top-level await: the build bundles this file as CommonJS (scripts/bundle.mjs) to run it from V8's code cache.
 void runDaemon(program.opts<{ config?: string }>().config, { stdout: process.stdout, stderr: process.stderr }).then((code) => process.exit(code));

@@ -12,8 +12,9 @@
 // optional parts, its own lazy loading in internal/sandbox/docker-client.ts), pino
 // (worker-thread transports) and the NATS client stay packages. dist/cmd/quickcmd-agent.js
 // is a small launcher that runs it through V8's code cache (internal/shared/cached-script.ts):
-// the cache is made here, by one `--version` run, and holds the compiled bundle and every
-// module initialiser; compiling those was the largest single share of the start.
+// the cache is made here, by one run that stops after reading the config, and holds the
+// compiled bundle, every module initialiser and the config parser; compiling those was the
+// largest single share of the start.
 import path from 'node:path';
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -53,7 +54,7 @@ const common = {
 };
 
 const CLI_BUNDLED = new Set(['commander', 'ws', 'yaml', 'zod/mini', 'zod/locales']);
-const AGENT_EXTERNAL = /^(better-sqlite3|dockerode|pino|@nats-io\/)/;
+const AGENT_EXTERNAL = /^(better-sqlite3|dockerode|@nats-io\/)/;
 
 fs.rmSync(path.join(outdir, 'chunks'), { recursive: true, force: true });
 await build({
@@ -90,7 +91,8 @@ await build({
   banner: { js: '#!/usr/bin/env node' },
 });
 for (const f of fs.readdirSync(outdir)) if (f.endsWith('.map') || f.endsWith('.v8cache')) fs.rmSync(path.join(outdir, f), { force: true });
-// The code caches: what V8 compiled for one run of the bundle (to its exit after --version),
+// The code caches: what V8 compiled for one run of the bundle (its modules' initialisers,
+// the command line, reading and validating the example config; see cmd/quickcmd-agent.ts),
 // with Node's default flags and with the systemd unit's NODE_OPTIONS (V8 rejects a cache
 // made under other heap flags).
 const launcher = path.join(outdir, 'quickcmd-agent.js');
@@ -98,5 +100,6 @@ const unit = fs.readFileSync(path.join(root, 'deployments/systemd/quickcmd-agent
 const unitOptions = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1]?.trim() ?? '';
 for (const nodeOptions of new Set(['', unitOptions])) {
   const env = { ...process.env, QUICKCMD_CODE_CACHE_WRITE: '1', NODE_OPTIONS: nodeOptions };
-  execFileSync(process.execPath, [launcher, '--version'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  // The example config is read and validated, never used to start (cmd/quickcmd-agent.ts).
+  execFileSync(process.execPath, [launcher, '--config', path.join(root, 'examples/agent-config.yaml')], { env, stdio: ['ignore', 'ignore', 'inherit'], timeout: 60_000 });
 }

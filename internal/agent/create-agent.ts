@@ -168,11 +168,11 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
     config,
     async start() {
       // Before listening: a runtime the engine lacks is a config error (exit 2), not a job failure later.
-      const engine = await checkEngineRuntimes(sandbox, current);
+      // The first ping goes with it, so the first /health after listen has a fresh answer.
+      const [engine] = await Promise.all([checkEngineRuntimes(sandbox, current), docker.check()]);
       if (engine.kind === 'engine-down') logger.warn({ allowed_runtimes: current.allowed_runtimes, error: engine.error }, 'cannot ask the Docker engine for its runtimes; each container is still checked after create');
       // listen: false serves the broker only: no socket is bound at all.
       const addr: AddressInfo = current.listen ? await listen(server, current) : { address: 'none', family: 'none', port: 0 };
-      await docker.check();
       docker.start();
       await maintain();
       pool?.fill();

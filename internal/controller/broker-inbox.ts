@@ -7,8 +7,9 @@
  * header, which is all `job status` needs to find it.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { headers as natsHeaders } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, type JetStreamManager, type MsgRequest } from '@nats-io/jetstream';
+import type { JetStreamManager, MsgRequest } from '@nats-io/jetstream';
+// Loaded on first use, like the client itself (internal/agent/broker/nats-client.ts).
+import { jetStreamClient, natsClient } from '../agent/broker/nats-client.js';
 import { DEFAULT_INBOX_LIMITS, INBOX_JOB_HEADER, INBOX_STREAM, inboxStreamConfig, type InboxLimits } from '../agent/broker/inbox-stream.js';
 import { inboxSubject } from '../agent/broker/subjects.js';
 import { ControllerError } from './controller-error.js';
@@ -28,7 +29,7 @@ function isStreamMissing(e: unknown): boolean {
 
 async function manager(nc: NatsConnection, agent: string): Promise<JetStreamManager> {
   try {
-    return await jetstreamManager(nc);
+    return await jetStreamClient().jetstreamManager(nc);
   } catch (e) {
     throw unavailable(agent, e);
   }
@@ -54,10 +55,10 @@ export async function ensureInboxStream(nc: NatsConnection, limits: InboxLimits 
 /** Store one sealed submission for `agent`; the stream is made on first use. */
 export async function queueSubmission(nc: NatsConnection, agent: string, jobId: string, sealed: Uint8Array): Promise<{ seq: number; duplicate: boolean }> {
   await ensureInboxStream(nc, DEFAULT_INBOX_LIMITS, agent);
-  const h = natsHeaders();
+  const h = natsClient().headers();
   h.set(INBOX_JOB_HEADER, jobId);
   try {
-    const ack = await jetstream(nc).publish(inboxSubject(agent), sealed, { msgID: jobId, headers: h, timeout: 10_000 });
+    const ack = await jetStreamClient().jetstream(nc).publish(inboxSubject(agent), sealed, { msgID: jobId, headers: h, timeout: 10_000 });
     return { seq: ack.seq, duplicate: ack.duplicate };
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
@@ -70,7 +71,7 @@ export async function queueSubmission(nc: NatsConnection, agent: string, jobId: 
 export async function findQueued(nc: NatsConnection, agent: string, jobId: string): Promise<boolean> {
   let jsm: JetStreamManager;
   try {
-    jsm = await jetstreamManager(nc);
+    jsm = await jetStreamClient().jetstreamManager(nc);
   } catch {
     return false;
   }

@@ -4,7 +4,9 @@
  * id>` (the only inbox its broker user may subscribe to, so replies are its alone).
  * A broker that cannot be reached is BROKER_UNREACHABLE (exit 125 for run).
  */
-import { connect, credsAuthenticator, nkeyAuthenticator, type Authenticator, type NatsConnection } from '@nats-io/transport-node';
+import type { Authenticator, NatsConnection } from '@nats-io/transport-node';
+// Loaded on first use: `quickcmd run` against an HTTPS agent never pays for the NATS client.
+import { natsClient } from '../agent/broker/nats-client.js';
 import { BROKER_CONTROLLER_ID, controllerInboxPrefix } from '../agent/broker/subjects.js';
 import { ControllerError } from './controller-error.js';
 
@@ -23,8 +25,8 @@ export interface BrokerSettings {
 /** The authenticator for a seed or creds file. */
 export function credsFrom(creds: Buffer): Authenticator {
   const text = creds.toString('utf8');
-  if (text.includes('-----BEGIN NATS USER JWT-----')) return credsAuthenticator(new Uint8Array(creds));
-  return nkeyAuthenticator(new TextEncoder().encode(text.trim()));
+  if (text.includes('-----BEGIN NATS USER JWT-----')) return natsClient().credsAuthenticator(new Uint8Array(creds));
+  return natsClient().nkeyAuthenticator(new TextEncoder().encode(text.trim()));
 }
 
 /** Connect as `controllerId`; throws ControllerError BROKER_UNREACHABLE. */
@@ -34,7 +36,7 @@ export async function connectBroker(s: BrokerSettings, controllerId: string, opt
   if (scheme === 'nats' && !s.insecure) throw new ControllerError('broker', 'BROKER_UNREACHABLE', `broker URL ${s.url} is not encrypted; use tls:// (or --insecure for development)`);
   const hostPort = s.url.replace(/^[a-z]+:\/\//, '').replace(/\/$/, '');
   try {
-    return await connect({
+    return await natsClient().connect({
       servers: hostPort,
       name: `quickcmd ${controllerId}`,
       tls: scheme === 'tls' ? { ...(s.ca !== undefined ? { ca: s.ca.toString('utf8') } : {}), rejectUnauthorized: !s.insecure } : null,
