@@ -33,6 +33,8 @@ export interface TestNats {
   /** A user with no restrictions at all (to watch everything on `quickcmd.v1.>`). */
   readonly spy: NatsIdentity;
   output(): string;
+  /** Process id of the running server, or null when stopped. */
+  pid(): number | null;
   /** Stop (SIGTERM, then SIGKILL). Idempotent. */
   stop(): Promise<void>;
   /** Start again on the same port (after stop). */
@@ -139,6 +141,10 @@ export async function startNats(opts: NatsOptions = {}): Promise<TestNats> {
     controllers,
     spy,
     output: () => out,
+    pid: () => {
+      const c = child as ChildProcess | null;
+      return c === null || c.exitCode !== null ? null : (c.pid ?? null);
+    },
     stop,
     restart: launch,
   };
