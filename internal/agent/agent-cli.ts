@@ -11,6 +11,10 @@ import { ConfigError } from './errors.js';
 import { EXIT } from './exit-codes.js';
 import { createLogger } from './logger.js';
 import { dropPrivileges } from './privileges.js';
+import { checkEngineRuntimes } from './runtime-check.js';
+import { dockerClient } from '../sandbox/docker-client.js';
+import { DockerSandbox } from '../sandbox/docker-sandbox.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
 
 /** Output streams of a CLI run. */
 export interface CliIo {
@@ -30,14 +34,30 @@ function envOf(): ConfigEnv {
   return { QUICKCMD_CONFIG: process.env['QUICKCMD_CONFIG'], QUICKCMD_HMAC_SECRET: process.env['QUICKCMD_HMAC_SECRET'] };
 }
 
-/** Validate a config file; prints ok or the error naming the key. Returns the exit code. */
-export function checkConfig(flag: string | undefined, io: CliIo): number {
+/** What check-config asks besides the file (default: the Docker engine at the default socket or DOCKER_HOST). */
+export interface CheckConfigDeps {
+  readonly sandbox?: Pick<Sandbox, 'runtimes'>;
+}
+
+/**
+ * Validate a config file exactly as a start does: the file, the TLS files it names, and
+ * (SPEC §14) every `allowed_runtimes` entry listed by the engine's `docker info`. Prints
+ * ok or the error naming the key (exit 2). An engine that does not answer is reported on
+ * stderr and not an error, as at a start (which starts and checks each container).
+ */
+export async function checkConfig(flag: string | undefined, io: CliIo, deps: CheckConfigDeps = {}): Promise<number> {
   const path = resolveConfigPath(flag, envOf());
   try {
     const cfg = loadConfig(path, envOf());
     // What a start reads besides the file: the TLS certificate, key and client CA.
     if (!cfg.insecure_http) tlsOptions(cfg);
-    io.stdout.write(`ok: ${path} is valid (${cfg.controller_keys.size} per-controller keys, shared secret ${cfg.shared_secret ? 'set' : 'not set'}, ${cfg.insecure_http ? 'plain HTTP' : 'TLS'} on ${cfg.bind_address}:${cfg.port})\n`);
+    const engine = await checkEngineRuntimes(deps.sandbox ?? new DockerSandbox({ docker: dockerClient() }), cfg);
+    const runtimes =
+      engine.kind === 'ok'
+        ? `runtimes ${cfg.allowed_runtimes.join(', ')} listed by the Docker engine`
+        : 'runtimes not checked: the Docker engine did not answer';
+    if (engine.kind === 'engine-down') io.stderr.write(`warning: cannot ask the Docker engine for its runtimes (${engine.error}); a start checks again\n`);
+    io.stdout.write(`ok: ${path} is valid (${cfg.controller_keys.size} per-controller keys, shared secret ${cfg.shared_secret ? 'set' : 'not set'}, ${cfg.insecure_http ? 'plain HTTP' : 'TLS'} on ${cfg.bind_address}:${cfg.port}; ${runtimes})\n`);
     return EXIT.ok;
   } catch (e) {
     if (e instanceof ConfigError) {
@@ -129,7 +149,7 @@ export function registerAgentCommands(program: Command, io: CliIo, setExit: (cod
     });
   agent
     .command('check-config')
-    .description('validate a config file and exit 0, or name the bad key and exit 2')
+    .description('validate a config file as a start does (files, TLS, engine runtimes) and exit 0, or name the bad key and exit 2')
     .option('-c, --config <path>', 'config file (default $QUICKCMD_CONFIG or /etc/quickcmd/agent-config.yaml)')
-    .action((opts: { config?: string }) => setExit(checkConfig(opts.config, io)));
+    .action(async (opts: { config?: string }) => setExit(await checkConfig(opts.config, io)));
 }

@@ -45,7 +45,7 @@ describe('reload all or nothing; check-config = start', { timeout: 60_000 }, () 
 
     let out = '';
     let err = '';
-    const code = checkConfig(file, { stdout: { write: (s: string) => ((out += s), true) }, stderr: { write: (s: string) => ((err += s), true) } } as never);
+    const code = await checkConfig(file, { stdout: { write: (s: string) => ((out += s), true) }, stderr: { write: (s: string) => ((err += s), true) } } as never);
     assert.equal(code, 2, out);
     assert.match(err, /tls_cert_file/);
   });
