@@ -10,6 +10,7 @@ import Koa from 'koa';
 import type { AuditLog } from '../audit/audit-log.js';
 import { SqliteAuditLog } from '../audit/audit-store.js';
 import type { Db } from '../audit/database.js';
+import { WalCheckpointer } from '../audit/wal-checkpointer.js';
 import { openAgentDatabase } from './agent-database.js';
 import { dockerClient } from '../sandbox/docker-client.js';
 import { DockerSandbox } from '../sandbox/docker-sandbox.js';
@@ -95,7 +96,8 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createLogger(initial.log_level);
   const db = openAgentDatabase(initial.audit_db_path);
-  const store = new JobStore(db);
+  const checkpointer = new WalCheckpointer(db, initial.audit_db_path, { warn: (msg) => logger.warn(msg) });
+  const store = new JobStore(db, (bytes) => checkpointer.noteWritten(bytes));
   const realAudit = new SqliteAuditLog({ db, clock: { now: () => new Date(clock.nowMs()) }, strangerBurst: initial.audit_stranger_burst });
   const audit: AuditLog = deps.wrapAudit?.(realAudit) ?? realAudit;
   const agentId = store.meta('agent_id', () => `qa-${crypto.randomUUID()}`);
@@ -237,6 +239,7 @@ export function createAgent(initial: AgentConfig, deps: AgentDeps = {}): Agent {
           } catch (e) {
             logger.error({ err: e, backlog: audit.backlog() }, 'could not write the last queued audit events');
           }
+          await checkpointer.close();
           db.close();
         })();
       }

@@ -79,7 +79,11 @@ export class JobStore {
     setMeta: Statement<[string, string]>;
   };
 
-  constructor(private readonly db: Db) {
+  constructor(
+    private readonly db: Db,
+    /** Told the bytes of every stored output frame (the WAL checkpointer's trigger). */
+    private readonly onBulkWrite: (bytes: number) => void = () => undefined,
+  ) {
     this.files = new JobFilesStore(db);
     this.s = {
       accepted: db.prepare('SELECT 1 FROM accepted_job_ids WHERE job_id = ?'),
@@ -153,6 +157,7 @@ export class JobStore {
   /** Append one output frame. */
   appendFrame(jobId: string, frame: OutputFrame): void {
     this.s.insertFrame.run(jobId, frame.seq, frame.ts, frame.stream, frame.data);
+    this.onBulkWrite(frame.data.length);
   }
 
   /** Up to `limit` frames after `afterSeq`, in order (paged so memory stays bounded). */
