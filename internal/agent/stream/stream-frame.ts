@@ -7,6 +7,7 @@
 import { rfc3339 } from '../clock.js';
 import type { OutputFrame } from '../jobs/job-store.js';
 import type { JobStatus } from '../wire/job-states.js';
+import { jsonWithStringField } from './json-bytes.js';
 
 /** An output frame on the wire. */
 export interface WireOutputFrame {
@@ -48,8 +49,9 @@ export class FrameEncoder {
   output(jobId: string, f: OutputFrame): Buffer {
     const hit = this.cache.get(f);
     if (hit !== undefined) return hit;
-    const wire: WireOutputFrame = { job_id: jobId, seq: f.seq, timestamp: rfc3339(f.ts), stream: f.stream, data: f.data.toString('utf8'), final: false };
-    const buf = Buffer.from(JSON.stringify(wire), 'utf8');
+    // Same bytes as JSON.stringify of a WireOutputFrame (field order included), built from the frame's bytes.
+    const head = `{"job_id":${JSON.stringify(jobId)},"seq":${f.seq},"timestamp":${JSON.stringify(rfc3339(f.ts))},"stream":${JSON.stringify(f.stream)},"data":`;
+    const buf = jsonWithStringField(head, f.data, ',"final":false}');
     this.cache.set(f, buf);
     return buf;
   }
