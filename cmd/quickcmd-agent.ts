@@ -3,6 +3,8 @@
  * quickcmd-agent: the daemon. Accepts `--config PATH`, `--config=PATH` and Go-style
  * `-config PATH`. The only process.exit of the daemon lives here.
  */
+// First: the young generation must be capped before the daemon allocates much.
+import '../internal/agent/heap-tuning.js';
 import { Command, CommanderError } from 'commander';
 import { EXIT, runDaemon } from '../internal/agent/agent-cli.js';
 import { warmUpConfig } from '../internal/agent/cache-warmup.js';
