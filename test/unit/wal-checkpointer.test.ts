@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { openDatabase, type Db } from '../../internal/audit/database.js';
+import type { Db } from '../../internal/audit/database.js';
+import { openAgentDatabase } from '../../internal/agent/agent-database.js';
 import { DEFAULT_AUTOCHECKPOINT_PAGES, SAFETY_AUTOCHECKPOINT_PAGES, WalCheckpointer } from '../../internal/audit/wal-checkpointer.js';
 import { JobStore } from '../../internal/agent/jobs/job-store.js';
 
@@ -14,7 +15,7 @@ describe('WAL checkpoints off the event loop', () => {
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'quickcmd-ckpt-'));
     file = path.join(dir, 'agent.db');
-    db = openDatabase(file);
+    db = openAgentDatabase(file);
   });
   afterEach(() => {
     if (db.open) db.close();
