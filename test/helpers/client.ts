@@ -4,7 +4,9 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
+import WebSocket from 'ws';
 import type { JobPayload } from '../../internal/agent/wire/payload.js';
 import { encodeJobBody, signRequest } from '../../internal/agent/wire/signing.js';
 import { until } from './wait.js';
@@ -106,19 +108,79 @@ export function cancel(t: ClientTarget, jobId: string): Promise<Reply> {
   return request(t, 'POST', p, '', signedHeaders(t, 'POST', p));
 }
 
-/** The job's status body once it ended: its stored result is there (bounded). */
+/** What the final frame of a job's stream says. */
+export interface FinalFrame {
+  readonly seq: number;
+  readonly status: string;
+  readonly exit_code: number | null;
+}
+
+/**
+ * Follow the job's live log (signed like a controller) until its final frame and the close
+ * after it; the socket is closed before this settles, so no stream client is left behind.
+ * Rejects if the upgrade is refused, the connection ends without a final frame, or after
+ * `timeoutMs` (the socket is then terminated).
+ */
+export function finalFrame(t: ClientTarget, jobId: string, timeoutMs = 60_000): Promise<FinalFrame> {
+  const p = `/api/v1/stream/${encodeURIComponent(jobId)}`;
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${t.url.replace(/^https:/, 'wss:')}${p}`, {
+      ca: fs.readFileSync(t.caFile),
+      ...(t.clientCert ? { cert: fs.readFileSync(t.clientCert.cert), key: fs.readFileSync(t.clientCert.key) } : {}),
+      headers: signedHeaders(t, 'GET', p),
+      perMessageDeflate: false,
+      handshakeTimeout: 10_000,
+    });
+    let final: FinalFrame | null = null;
+    let failure: Error | null = null;
+    const timer = setTimeout(() => {
+      failure ??= new Error(`no final frame of job ${jobId} within ${timeoutMs} ms`);
+      ws.terminate();
+    }, timeoutMs);
+    ws.on('unexpected-response', (_req, res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        failure ??= new Error(`stream of job ${jobId} refused: ${res.statusCode ?? 0} ${Buffer.concat(chunks).toString()}`);
+        ws.terminate();
+      });
+    });
+    ws.on('error', (e) => {
+      failure ??= e;
+    });
+    ws.on('message', (raw: WebSocket.RawData) => {
+      const f = JSON.parse(raw.toString()) as { final?: unknown; seq: number; status?: unknown; exit_code?: unknown };
+      if (f.final !== true) return;
+      final = { seq: f.seq, status: String(f.status), exit_code: typeof f.exit_code === 'number' ? f.exit_code : null };
+      // The agent closes after the final frame; closing too makes no difference if it already has.
+      ws.close(1000);
+    });
+    ws.on('close', (code, reason) => {
+      clearTimeout(timer);
+      if (final !== null) resolve(final);
+      else reject(failure ?? new Error(`stream of job ${jobId} closed (${code} ${reason.toString()}) before its final frame`));
+    });
+  });
+}
+
+/**
+ * The job's status body once it ended: waits for the final frame of its stream (the agent
+ * stores the result before it sends that frame), then reads the status once.
+ */
 export async function waitForEnd(t: ClientTarget, jobId: string, timeoutMs = 60_000): Promise<Record<string, unknown>> {
-  let last = '';
+  let final: FinalFrame;
   try {
-    return await until(`job ${jobId} to end`, async () => {
-      const r = await status(t, jobId);
-      last = r.text;
-      const body = r.json();
-      return r.status === 200 && body['result'] !== null ? body : undefined;
-    }, timeoutMs, 50);
+    final = await finalFrame(t, jobId, timeoutMs);
   } catch (e) {
-    throw new Error(`job ${jobId} did not end: ${last}`, { cause: e });
+    const r = await status(t, jobId).catch((err: unknown) => ({ status: 0, text: String(err) }));
+    throw new Error(`job ${jobId} did not end: ${r.status} ${r.text}`, { cause: e });
   }
+  const r = await status(t, jobId);
+  const body = r.status === 200 ? r.json() : null;
+  if (body === null || body['result'] === null || body['status'] !== final.status) {
+    throw new Error(`job ${jobId} sent its final frame (${final.status}) but its status reads ${r.status} ${r.text}`);
+  }
+  return body;
 }
 
 /** Poll a job's status until it is `want` (bounded; the job manager moves it on its own). */

@@ -1,7 +1,7 @@
 /**
  * The one bounded polling loop of the tests: ask `probe` every `everyMs` until it answers
- * something other than undefined, and fail naming `what` after `timeoutMs`. Job-shaped
- * waits (a status, the end of a job) are built on it in client.ts.
+ * something other than undefined, and fail naming `what` after `timeoutMs`. client.ts
+ * `waitForStatus` is built on it; `waitForEnd` waits for the job's final frame instead.
  */
 
 /** The first value `probe` answers other than undefined; throws `timed out waiting for <what>` after `timeoutMs`. */
