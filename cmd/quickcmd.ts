@@ -40,26 +40,31 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   process.exit(EXIT.ok);
 }
 
-const { Command: CommandClass, CommanderError } = await import('commander');
-const program = new CommandClass('quickcmd')
-  .description('QuickCMD: run commands on your hosts through signed, audited, sandboxed jobs')
-  .version(AGENT_VERSION)
-  .exitOverride()
-  .showHelpAfterError()
-  .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+/** Everything after the --version shortcut. No top-level await: the build bundles this file as CommonJS (scripts/bundle.mjs). */
+async function main(): Promise<never> {
+  const { Command: CommandClass, CommanderError } = await import('commander');
+  const program = new CommandClass('quickcmd')
+    .description('QuickCMD: run commands on your hosts through signed, audited, sandboxed jobs')
+    .version(AGENT_VERSION)
+    .exitOverride()
+    .showHelpAfterError()
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
 
-const first = args.find((a) => !a.startsWith('-'));
-const named = GROUPS.filter((g) => first !== undefined && g.names.includes(first));
-for (const g of named.length > 0 ? named : GROUPS) await g.register(program);
+  const first = args.find((a) => !a.startsWith('-'));
+  const named = GROUPS.filter((g) => first !== undefined && g.names.includes(first));
+  for (const g of named.length > 0 ? named : GROUPS) await g.register(program);
 
-try {
-  await program.parseAsync(args, { from: 'user' });
-} catch (e) {
-  if (e instanceof CommanderError) {
-    // --help and --version exit 0; every other parse error is a usage error.
-    process.exit(e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? EXIT.ok : EXIT.usage);
+  try {
+    await program.parseAsync(args, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version exit 0; every other parse error is a usage error.
+      process.exit(e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? EXIT.ok : EXIT.usage);
+    }
+    process.stderr.write(`quickcmd: ${(e as Error).message}\n`);
+    process.exit(EXIT.runtime);
   }
-  process.stderr.write(`quickcmd: ${(e as Error).message}\n`);
-  process.exit(EXIT.runtime);
+  process.exit(Math.max(exitCode, typeof process.exitCode === 'number' ? process.exitCode : 0));
 }
-process.exit(Math.max(exitCode, typeof process.exitCode === 'number' ? process.exitCode : 0));
+
+void main();

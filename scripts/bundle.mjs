@@ -56,50 +56,71 @@ const common = {
 const CLI_BUNDLED = new Set(['commander', 'ws', 'yaml', 'zod/mini', 'zod/locales']);
 const AGENT_EXTERNAL = /^(better-sqlite3|dockerode|@nats-io\/)/;
 
-fs.rmSync(path.join(outdir, 'chunks'), { recursive: true, force: true });
-await build({
-  ...common,
-  entryPoints: { quickcmd: 'cmd/quickcmd.ts' },
-  chunkNames: 'chunks/[name]-[hash]',
-  splitting: true,
-  plugins: [externalUnless((p) => CLI_BUNDLED.has(p))],
-});
-await build({
+/** CommonJS bundles (run through the code cache): createRequire(import.meta.url) in the lazy loaders gets the bundle's own URL. */
+const commonJs = {
   ...common,
   format: 'cjs',
-  entryPoints: { 'quickcmd-agent': 'cmd/quickcmd-agent.ts' },
   outExtension: { '.js': '.cjs' },
-  // createRequire(import.meta.url) in the lazy loaders: the bundle's own URL.
   define: { 'import.meta.url': '__qcImportMetaUrl' },
   banner: { js: "const __qcImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+};
+
+/** A launcher `dist/cmd/NAME.js` running `NAME.cjs` from the code cache; `prelude` runs first (the CLI's --version). */
+async function launcher(name, prelude = []) {
+  await build({
+    ...common,
+    stdin: {
+      contents: [
+        ...prelude,
+        "import { fileURLToPath } from 'node:url';",
+        // tsc's output, loaded only past the prelude (node:crypto and node:vm are not free).
+        "const { runCachedScript } = await import('../internal/shared/cached-script.js');",
+        `runCachedScript(fileURLToPath(new URL('./${name}.cjs', import.meta.url)), { writeCache: process.env['QUICKCMD_CODE_CACHE_WRITE'] === '1' });`,
+      ].join('\n'),
+      resolveDir: outdir,
+      sourcefile: `${name}-launcher.ts`,
+      loader: 'ts',
+    },
+    outdir: undefined,
+    outfile: path.join(outdir, `${name}.js`),
+    banner: { js: '#!/usr/bin/env node' },
+    plugins: [{ name: 'tsc-output', setup: (b) => b.onResolve({ filter: /cached-script\.js$/ }, (a) => ({ path: a.path, external: true })) }],
+  });
+}
+
+fs.rmSync(path.join(outdir, 'chunks'), { recursive: true, force: true });
+// CLI: one file; the subcommand groups' dynamic imports become lazy initialisers inside it.
+await build({
+  ...commonJs,
+  entryPoints: { quickcmd: 'cmd/quickcmd.ts' },
+  plugins: [externalUnless((p) => CLI_BUNDLED.has(p))],
+});
+await launcher('quickcmd', [
+  "import { AGENT_VERSION } from '../../internal/agent/version.ts';",
+  "const args = process.argv.slice(2);",
+  "if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {",
+  "  process.stdout.write(`${AGENT_VERSION}\\n`);",
+  "  process.exit(0);",
+  "}",
+]);
+await build({
+  ...commonJs,
+  entryPoints: { 'quickcmd-agent': 'cmd/quickcmd-agent.ts' },
   plugins: [externalUnless((p) => !AGENT_EXTERNAL.test(p))],
 });
-await build({
-  ...common,
-  stdin: {
-    contents: [
-      "import { fileURLToPath } from 'node:url';",
-      "import { runCachedScript } from './internal/shared/cached-script.ts';",
-      "runCachedScript(fileURLToPath(new URL('./quickcmd-agent.cjs', import.meta.url)), { writeCache: process.env['QUICKCMD_CODE_CACHE_WRITE'] === '1' });",
-    ].join('\n'),
-    resolveDir: root,
-    sourcefile: 'quickcmd-agent-launcher.ts',
-    loader: 'ts',
-  },
-  outdir: undefined,
-  outfile: path.join(outdir, 'quickcmd-agent.js'),
-  banner: { js: '#!/usr/bin/env node' },
-});
+await launcher('quickcmd-agent');
 for (const f of fs.readdirSync(outdir)) if (f.endsWith('.map') || f.endsWith('.v8cache')) fs.rmSync(path.join(outdir, f), { force: true });
 // The code caches: what V8 compiled for one run of the bundle (its modules' initialisers,
 // the command line, reading and validating the example config; see cmd/quickcmd-agent.ts),
 // with Node's default flags and with the systemd unit's NODE_OPTIONS (V8 rejects a cache
 // made under other heap flags).
-const launcher = path.join(outdir, 'quickcmd-agent.js');
+const agentLauncher = path.join(outdir, 'quickcmd-agent.js');
 const unit = fs.readFileSync(path.join(root, 'deployments/systemd/quickcmd-agent.service'), 'utf8');
 const unitOptions = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1]?.trim() ?? '';
 for (const nodeOptions of new Set(['', unitOptions])) {
   const env = { ...process.env, QUICKCMD_CODE_CACHE_WRITE: '1', NODE_OPTIONS: nodeOptions };
   // The example config is read and validated, never used to start (cmd/quickcmd-agent.ts).
-  execFileSync(process.execPath, [launcher, '--config', path.join(root, 'examples/agent-config.yaml')], { env, stdio: ['ignore', 'ignore', 'inherit'], timeout: 60_000 });
+  execFileSync(process.execPath, [agentLauncher, '--config', path.join(root, 'examples/agent-config.yaml')], { env, stdio: ['ignore', 'ignore', 'inherit'], timeout: 60_000 });
 }
+// The CLI's: `run --help` builds the run command (the controller, WebSocket and YAML modules).
+execFileSync(process.execPath, [path.join(outdir, 'quickcmd.js'), 'run', '--help'], { env: { ...process.env, QUICKCMD_CODE_CACHE_WRITE: '1', NODE_OPTIONS: '' }, stdio: ['ignore', 'ignore', 'inherit'], timeout: 60_000 });
