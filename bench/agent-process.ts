@@ -129,6 +129,8 @@ export class BenchAgent {
     readonly child: ChildProcess,
     /** Milliseconds from spawn to the first 200 from /health. */
     readonly startupMs: number,
+    /** CPU milliseconds (user + system) the process used from spawn to healthy: what the start costs whatever the load. */
+    readonly startupCpuMs: number,
     private readonly logFile: string,
     private readonly exited: Promise<void>,
   ) {}
@@ -185,10 +187,12 @@ export class BenchAgent {
       }),
     );
     let startupMs = Number.NaN;
+    let startupCpuMs = Number.NaN;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`${o.name} exited with ${child.exitCode}: ${tail(logFile)}`);
       if ((await probeOnce(`${url}/health`, ca, 500)) === 200) {
         startupMs = performance.now() - t0;
+        startupCpuMs = cpuSecondsOf(child.pid ?? -1) * 1000;
         break;
       }
       if (performance.now() - t0 > 30_000) {
@@ -197,7 +201,7 @@ export class BenchAgent {
       }
       await pause(5);
     }
-    return new BenchAgent(o.name, dir, url, o.pki.caFile, secret, child, startupMs, logFile, exited);
+    return new BenchAgent(o.name, dir, url, o.pki.caFile, secret, child, startupMs, startupCpuMs, logFile, exited);
   }
 
   /** The agent id from its "agent listening" log line (labels of its containers), or null. */
