@@ -5,18 +5,20 @@
  * loopback for a bounded time, once with coalescing off (burst 1,000,000) and once with
  * the default burst. Prints database bytes per forged request (after a WAL checkpoint),
  * requests per second, the daemon's RSS before and after, and the disk a 10-minute flood
- * costs, extrapolated from the measured window (stated as such).
+ * costs, extrapolated from the measured window (stated as such). `runFlood` is also the
+ * `flood` bench section (fig-flood.ts), which can run the flood literally for a duration
+ * (`npm run bench -- --only=flood --flood-seconds=600`).
  *
  *   npm run build && node --import tsx bench/audit-flood.ts [seconds=20]
  */
 import fs from 'node:fs';
 import https from 'node:https';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { freePort, prepareAgentDir, spawnAgent, type SpawnedAgent } from '../test/helpers/agent.js';
 import { payload } from '../test/helpers/client.js';
 import { encodeJobBody } from '../internal/agent/wire/signing.js';
-
-const seconds = Number(process.argv[2] ?? 20);
 
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -66,33 +68,93 @@ async function flood(a: SpawnedAgent, kind: 'submit' | 'read', ms: number): Prom
   return sent;
 }
 
-async function measure(label: string, burst: number, kind: 'submit' | 'read'): Promise<void> {
+/** The database's files on disk (db, -wal, -shm), in bytes. */
+function fileBytes(file: string): number {
+  let n = 0;
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      n += fs.statSync(f).size;
+    } catch {
+      // Not there (no WAL yet, or folded in at close).
+    }
+  }
+  return n;
+}
+
+/** What one flood cost. */
+export interface FloodResult {
+  readonly case: string;
+  readonly kind: 'submit' | 'read';
+  readonly burst: number;
+  readonly seconds: number;
+  readonly requests: number;
+  readonly per_second: number;
+  readonly audit_bytes_per_request: number;
+  /** Database bytes in use (after a WAL checkpoint) the flood added. */
+  readonly audit_bytes_total: number;
+  /** The database's files on disk (db, WAL, shm) before the flood and after the daemon stopped. */
+  readonly disk_bytes_before: number;
+  readonly disk_bytes_after: number;
+  readonly rss_mib_before: number;
+  readonly rss_mib_after: number;
+  /** Highest RSS sampled once a second during the flood. */
+  readonly rss_mib_peak: number;
+}
+
+/** Flood a fresh built daemon with `kind` for `seconds` at audit_stranger_burst `burst`. */
+export async function runFlood(label: string, burst: number, kind: 'submit' | 'read', seconds: number): Promise<FloodResult> {
   const port = await freePort();
   const env = prepareAgentDir({ port, log_level: 'info', audit_stranger_burst: burst });
   const a = await spawnAgent(env, port);
   try {
-    await new Promise((r) => setTimeout(r, 500));
-    const rss0 = rssMiB(a.child.pid ?? 0);
+    await new Promise((r) => setTimeout(r, 500)); // the start's own audit rows settle first
+    const pid = a.child.pid ?? 0;
+    const rss0 = rssMiB(pid);
     const bytes0 = dbBytes(a.dbPath);
-    const n = await flood(a, kind, seconds * 1000);
-    const rss1 = rssMiB(a.child.pid ?? 0);
+    const disk0 = fileBytes(a.dbPath);
+    let peak = rss0;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, rssMiB(pid));
+    }, 1000);
+    let n: number;
+    try {
+      n = await flood(a, kind, seconds * 1000);
+    } finally {
+      clearInterval(sampler);
+    }
+    const rss1 = rssMiB(pid);
+    peak = Math.max(peak, rss1);
     a.child.kill('SIGTERM');
     await a.exited;
+    const disk1 = fileBytes(a.dbPath);
     const grown = dbBytes(a.dbPath) - bytes0;
-    const perMin = (grown / seconds) * 60;
-    console.log(JSON.stringify({
+    return {
       case: label, kind, burst, seconds, requests: n, per_second: Math.round(n / seconds),
-      audit_bytes_per_request: Number((grown / n).toFixed(1)), audit_bytes_total: grown,
-      ten_minute_flood_mib_extrapolated: Number(((perMin * 10) / 1048576).toFixed(2)),
-      rss_mib_before: Number(rss0.toFixed(1)), rss_mib_after: Number(rss1.toFixed(1)),
-    }));
+      audit_bytes_per_request: Number((grown / Math.max(n, 1)).toFixed(1)), audit_bytes_total: grown,
+      disk_bytes_before: disk0, disk_bytes_after: disk1,
+      rss_mib_before: Number(rss0.toFixed(1)), rss_mib_after: Number(rss1.toFixed(1)), rss_mib_peak: Number(peak.toFixed(1)),
+    };
   } finally {
     if (a.child.exitCode === null) a.child.kill('SIGKILL');
     fs.rmSync(env.dir, { recursive: true, force: true });
   }
 }
 
-await measure('without coalescing', 1_000_000, 'submit');
-await measure('with coalescing (default burst 10)', 10, 'submit');
-await measure('without coalescing', 1_000_000, 'read');
-await measure('with coalescing (default burst 10)', 10, 'read');
+/** MiB a 10-minute flood at the measured rate would add (an extrapolation, named so). */
+export function tenMinuteMiB(r: FloodResult): number {
+  return Number(((r.audit_bytes_total / r.seconds) * 600 / 1048576).toFixed(2));
+}
+
+async function main(seconds: number): Promise<void> {
+  for (const [label, burst, kind] of [
+    ['without coalescing', 1_000_000, 'submit'],
+    ['with coalescing (default burst 10)', 10, 'submit'],
+    ['without coalescing', 1_000_000, 'read'],
+    ['with coalescing (default burst 10)', 10, 'read'],
+  ] as const) {
+    const r = await runFlood(label, burst, kind, seconds);
+    console.log(JSON.stringify({ ...r, ten_minute_flood_mib_extrapolated: tenMinuteMiB(r) }));
+  }
+}
+
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main(Number(process.argv[2] ?? 20));

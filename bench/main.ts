@@ -4,8 +4,10 @@
  * prints one table. Not part of `npm test`.
  *
  * Options: --quick (fewer samples, ~1/3 of the time), --json (machine-readable only on
- * stdout), --only=a,b (sections: cli, latency, throughput, streaming, door, footprint, warm, runtimes, commands, fleet),
- * --cpu-prof[=DIR] (agents write V8 CPU profiles to DIR on exit, default ./bench-profiles).
+ * stdout), --only=a,b (sections: cli, latency, throughput, streaming, door, footprint, warm, runtimes, commands, fleet;
+ * opt-in, run only when named: flood), --cpu-prof[=DIR] (agents write V8 CPU profiles to DIR on exit, default
+ * ./bench-profiles), --flood-seconds=N (the flood section floods literally for N s per kind instead of
+ * extrapolating a 10-minute flood from 20 s).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,6 +19,7 @@ import { cliSection } from './fig-cli.js';
 import { commandsSection } from './fig-commands.js';
 import { doorSection } from './fig-door.js';
 import { fleetSection } from './fig-fleet.js';
+import { floodSection } from './fig-flood.js';
 import { footprintSection } from './fig-footprint.js';
 import { latencySection } from './fig-latency.js';
 import { runtimesSection } from './fig-runtimes.js';
@@ -40,12 +43,19 @@ const SECTIONS: Record<string, (ctx: BenchContext) => Promise<Figure[]>> = {
   fleet: fleetSection,
 };
 
+/** Sections run only when --only names them (long, and they measure one thing each). */
+const OPT_IN_SECTIONS: Record<string, (ctx: BenchContext, o: Options) => Promise<Figure[]>> = {
+  flood: (ctx, o) => floodSection(ctx, o.floodSeconds),
+};
+
 /** Parsed command line. */
 interface Options {
   readonly quick: boolean;
   readonly json: boolean;
   readonly only: readonly string[];
   readonly cpuProfDir: string | null;
+  /** --flood-seconds: a literal flood of this many seconds per kind; null extrapolates. */
+  readonly floodSeconds: number | null;
 }
 
 function parseArgs(argv: readonly string[]): Options {
@@ -53,16 +63,20 @@ function parseArgs(argv: readonly string[]): Options {
   let json = false;
   let only = Object.keys(SECTIONS);
   let cpuProfDir: string | null = null;
+  let floodSeconds: number | null = null;
   for (const a of argv) {
     if (a === '--quick') quick = true;
     else if (a === '--json') json = true;
     else if (a.startsWith('--only=')) only = a.slice('--only='.length).split(',').filter((s) => s !== '');
     else if (a === '--cpu-prof') cpuProfDir = path.resolve('bench-profiles');
     else if (a.startsWith('--cpu-prof=')) cpuProfDir = path.resolve(a.slice('--cpu-prof='.length));
-    else throw new Error(`unknown option ${a} (use --quick, --json, --only=${Object.keys(SECTIONS).join(',')}, --cpu-prof[=DIR])`);
+    else if (a.startsWith('--flood-seconds=')) {
+      floodSeconds = Number(a.slice('--flood-seconds='.length));
+      if (!Number.isInteger(floodSeconds) || floodSeconds < 1 || floodSeconds > 3600) throw new Error('--flood-seconds must be a whole number of seconds from 1 to 3600');
+    } else throw new Error(`unknown option ${a} (use --quick, --json, --only=${[...Object.keys(SECTIONS), ...Object.keys(OPT_IN_SECTIONS)].join(',')}, --cpu-prof[=DIR], --flood-seconds=N)`);
   }
-  for (const s of only) if (!(s in SECTIONS)) throw new Error(`unknown section ${s}`);
-  return { quick, json, only, cpuProfDir };
+  for (const s of only) if (!(s in SECTIONS) && !(s in OPT_IN_SECTIONS)) throw new Error(`unknown section ${s}`);
+  return { quick, json, only, cpuProfDir, floodSeconds };
 }
 
 async function main(): Promise<number> {
@@ -95,7 +109,8 @@ async function main(): Promise<number> {
       const s0 = performance.now();
       progress(`${name}: start`);
       try {
-        figures.push(...(await (SECTIONS[name] as (c: BenchContext) => Promise<Figure[]>)(ctx)));
+        const section = SECTIONS[name] ?? ((c: BenchContext) => (OPT_IN_SECTIONS[name] as (c: BenchContext, o: Options) => Promise<Figure[]>)(c, opts));
+        figures.push(...(await section(ctx)));
       } catch (e) {
         failures[name] = e instanceof Error ? e.message : String(e);
         progress(`${name}: FAILED: ${failures[name]}`);
