@@ -12,7 +12,7 @@ import { readableOf } from '../internal/sandbox/docker-answers.js';
 import type { SandboxSpec } from '../internal/sandbox/sandbox.js';
 import type { WarmProfile } from '../internal/sandbox/warm-pool-protocol.js';
 
-/** Label marking containers made by the bench's raw runs (removed at the end whatever happens). */
+/** Label prefix of containers made by the bench's raw runs (removed at the end whatever happens). */
 export const RAW_AGENT_ID = 'quickcmd-bench-raw';
 
 /** Limits shared by raw runs and the bench agents' defaults. */
@@ -37,6 +37,11 @@ export interface RawRun {
 /** Runs containers straight on the engine. */
 export class RawEngine {
   readonly docker = new Dockerode();
+  /**
+   * This bench process's own label value: another bench on the same engine cleaning up
+   * its raw containers must not remove this one's mid-run (a 409 "marked for removal").
+   */
+  readonly agentId = `${RAW_AGENT_ID}-${process.pid}`;
 
   constructor(private readonly profile: RawProfile) {}
 
@@ -45,7 +50,7 @@ export class RawEngine {
     const p = { ...this.profile, ...over };
     return {
       jobId: `raw-${crypto.randomUUID()}`,
-      agentId: RAW_AGENT_ID,
+      agentId: this.agentId,
       image: p.image,
       command,
       env: {},
@@ -98,7 +103,7 @@ export class RawEngine {
 
   /** Remove every container a raw run left behind (a crash mid-run). */
   async cleanup(): Promise<void> {
-    const list = await this.docker.listContainers({ all: true, filters: { label: [`io.quickcmd.agent=${RAW_AGENT_ID}`] } });
+    const list = await this.docker.listContainers({ all: true, filters: { label: [`io.quickcmd.agent=${this.agentId}`] } });
     await Promise.all(list.map((c) => this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
   }
 }
