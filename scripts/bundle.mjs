@@ -74,8 +74,14 @@ async function launcher(name, prelude = []) {
         ...prelude,
         "import { fileURLToPath } from 'node:url';",
         // tsc's output, loaded only past the prelude (node:crypto and node:vm are not free).
-        "const { runCachedScript } = await import('../internal/shared/cached-script.js');",
-        `runCachedScript(fileURLToPath(new URL('./${name}.cjs', import.meta.url)), { writeCache: process.env['QUICKCMD_CODE_CACHE_WRITE'] === '1' });`,
+        "const { compileCached } = await import('../internal/shared/cached-script.js');",
+        `const compiled = compileCached(fileURLToPath(new URL('./${name}.cjs', import.meta.url)), { writeCache: process.env['QUICKCMD_CODE_CACHE_WRITE'] === '1' });`,
+        // QUICKCMD_CODE_CACHE_CHECK=1 prints whether the cache was used (used, none, stale, rejected) and runs nothing.
+        "if (process.env['QUICKCMD_CODE_CACHE_CHECK'] === '1') {",
+        "  process.stdout.write(`${compiled.use}\\n`);",
+        "  process.exit(0);",
+        "}",
+        'compiled.run();',
       ].join('\n'),
       resolveDir: outdir,
       sourcefile: `${name}-launcher.ts`,
@@ -108,7 +114,9 @@ await build({
   entryPoints: { 'quickcmd-agent': 'cmd/quickcmd-agent.ts' },
   plugins: [externalUnless((p) => !AGENT_EXTERNAL.test(p))],
 });
-await launcher('quickcmd-agent');
+// The daemon's heap tuning changes a V8 flag, and V8 rejects a cache made under other flags:
+// set it before the compile, in the cache's run and in every start alike.
+await launcher('quickcmd-agent', ["import '../../internal/agent/heap-tuning.ts';"]);
 for (const f of fs.readdirSync(outdir)) if (f.endsWith('.map') || f.endsWith('.v8cache')) fs.rmSync(path.join(outdir, f), { force: true });
 // The code caches: what V8 compiled for one run of the bundle (its modules' initialisers,
 // the command line, reading and validating the example config; see cmd/quickcmd-agent.ts),
@@ -124,3 +132,8 @@ for (const nodeOptions of new Set(['', unitOptions])) {
 }
 // The CLI's: `run --help` builds the run command (the controller, WebSocket and YAML modules).
 execFileSync(process.execPath, [path.join(outdir, 'quickcmd.js'), 'run', '--help'], { env: { ...process.env, QUICKCMD_CODE_CACHE_WRITE: '1', NODE_OPTIONS: '' }, stdio: ['ignore', 'ignore', 'inherit'], timeout: 60_000 });
+// A cache V8 rejects costs nothing but is no use (e.g. a V8 flag set in-process after the compile): say so.
+for (const [file, nodeOptions] of [['quickcmd-agent.js', ''], ['quickcmd-agent.js', unitOptions], ['quickcmd.js', '']]) {
+  const use = execFileSync(process.execPath, [path.join(outdir, file), 'run'], { env: { ...process.env, QUICKCMD_CODE_CACHE_CHECK: '1', NODE_OPTIONS: nodeOptions }, encoding: 'utf8' }).trim();
+  if (use !== 'used') process.stderr.write(`bundle: warning: the code cache of dist/cmd/${file} (NODE_OPTIONS '${nodeOptions}') is ${use}, not used\n`);
+}
