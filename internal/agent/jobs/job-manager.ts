@@ -1,22 +1,23 @@
 /**
  * The job manager: the only owner of job state. Every change goes through `transition`,
  * checked against the table in job.ts, persisted, audited and counted in one place. It
- * keeps the FIFO queue, enforces max_concurrent_jobs, cancels and shuts down, and records
- * each job's end; one run in the sandbox (start, timeout, wait, removal) is job-run.ts.
+ * keeps the FIFO queue (job-queue.ts), enforces max_concurrent_jobs, cancels and shuts
+ * down, and records each job's end; one run in the sandbox is job-run.ts.
  */
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { Sandbox, SandboxHandle } from '../../sandbox/sandbox.js';
-import { rfc3339, type Clock } from '../clock.js';
+import type { Clock } from '../clock.js';
 import type { AgentConfig } from '../config/config.js';
 import type { DockerHealth } from '../docker-health.js';
 import { AgentError } from '../errors.js';
-import type { Outcome } from './job-outcome.js';
+import { storedResult, type Outcome } from './job-outcome.js';
 import { JobOutput, type OutputStart } from './job-output.js';
+import { JobQueue } from './job-queue.js';
 import type { JobStore } from './job-store.js';
-import { isTerminal, type AcceptedJob, type JobRecord, type JobResult, type JobStatus, type StoredResult } from './job.js';
+import { isTerminal, type AcceptedJob, type JobRecord, type JobResult, type JobStatus } from './job.js';
 import { JobLedger, runtimeOfJob } from './job-ledger.js';
 import { executeRun, newRun, STOP_GRACE_SECONDS, type Run, type RunHost } from './job-run.js';
-import { removeJobContainers, stopSafely } from './run-stop.js';
+import { endRunsWithinGrace, removeJobContainers, stopSafely } from './run-stop.js';
 import type { Logger } from '../logger.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { OutputHub } from '../stream/output-hub.js';
@@ -36,18 +37,14 @@ export interface JobManagerDeps {
   readonly config: () => AgentConfig;
 }
 
-/** Delay before queued jobs are tried again after their start could not be stored. */
-const PUMP_RETRY_MS = 1000;
-
 /** Owner of job state, queue and runs. */
 export class JobManager {
-  private readonly queue: string[] = [];
+  private readonly queue = new JobQueue();
   private readonly runs = new Map<string, Run>();
   private accepting = true;
   private stopping = false;
   /** Set by abandon(): runs are left to the next agent start, nothing more is recorded. */
   private detached = false;
-  private pumpRetry: NodeJS.Timeout | null = null;
 
   private readonly ledger: JobLedger;
   /** What a run (job-run.ts) sees of this manager. */
@@ -154,8 +151,7 @@ export class JobManager {
       return 'cancelled';
     }
     if (run === undefined) {
-      const i = this.queue.indexOf(jobId);
-      if (i >= 0) this.queue.splice(i, 1);
+      this.queue.remove(jobId);
       this.d.metrics.jobsQueued.set(this.queue.length);
       this.d.audit.append(audit);
       this.ledger.finishWithoutRun(rec, 'cancelled', 'cancelled by controller before it started');
@@ -172,7 +168,7 @@ export class JobManager {
   /** Start queued jobs while slots are free and the engine answers. */
   pump(): void {
     while (this.canStart() && this.queue.length > 0) {
-      const jobId = this.queue[0] as string;
+      const jobId = this.queue.first() as string;
       let rec: JobRecord | null;
       try {
         rec = this.d.store.get(jobId);
@@ -182,7 +178,7 @@ export class JobManager {
         // The job stays first in the queue and pending in the store; try again shortly.
         this.d.audit.markFailed();
         this.d.logger.error({ err: e, job_id: jobId }, 'could not store a job start; retrying');
-        this.schedulePump();
+        if (!this.detached) this.queue.retryLater(() => this.pump());
         break;
       }
       this.queue.shift();
@@ -190,15 +186,6 @@ export class JobManager {
       this.launch(rec, null);
     }
     this.d.metrics.jobsQueued.set(this.queue.length);
-  }
-
-  private schedulePump(): void {
-    if (this.pumpRetry !== null || this.detached) return;
-    this.pumpRetry = setTimeout(() => {
-      this.pumpRetry = null;
-      this.pump();
-    }, PUMP_RETRY_MS);
-    this.pumpRetry.unref();
   }
 
   /** Queue the jobs left pending by a previous run of the agent, in order. */
@@ -236,20 +223,10 @@ export class JobManager {
   async shutdown(graceSeconds: number): Promise<void> {
     this.accepting = false;
     this.stopping = true;
-    const all = (): Promise<void[]> => Promise.all([...this.runs.values()].map((r) => r.done));
-    let timer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<'timeout'>((res) => {
-      timer = setTimeout(() => res('timeout'), graceSeconds * 1000);
+    await endRunsWithinGrace(() => [...this.runs.values()], graceSeconds, (r) => {
+      r.shutdown = true;
+      if (r.handle !== null) this.stopRun(r, r.handle);
     });
-    const first = await Promise.race([all().then(() => 'done' as const), graceOver]);
-    clearTimeout(timer);
-    if (first === 'timeout') {
-      for (const r of this.runs.values()) {
-        r.shutdown = true;
-        if (r.handle !== null) this.stopRun(r, r.handle);
-      }
-      await all();
-    }
   }
 
   /** Stop following runs without ending them (fast close; containers are re-adopted on the next start). */
@@ -257,7 +234,7 @@ export class JobManager {
     this.accepting = false;
     this.stopping = true;
     this.detached = true;
-    if (this.pumpRetry !== null) clearTimeout(this.pumpRetry);
+    this.queue.stopRetry();
     for (const r of this.runs.values()) {
       if (r.timer !== null) clearTimeout(r.timer);
       r.output.detach();
@@ -312,19 +289,7 @@ export class JobManager {
 
   private complete(run: Run, rec: JobRecord, o: Outcome, sandboxId: string | null, from: JobStatus = 'running'): void {
     const summary = run.output.finish();
-    const end = this.d.clock.nowMs();
-    const result: StoredResult = {
-      sandbox_id: sandboxId,
-      exit_code: o.exitCode,
-      start_time: run.startMs === null ? null : rfc3339(run.startMs),
-      end_time: rfc3339(end),
-      duration_ms: run.startMs === null ? 0 : end - run.startMs,
-      error: o.error,
-      output_truncated: summary.truncated,
-      timed_out: o.timedOut,
-      oom_killed: o.oomKilled,
-      runtime: runtimeOfJob(rec),
-    };
+    const result = storedResult(o, { sandboxId, startMs: run.startMs, endMs: this.d.clock.nowMs(), outputTruncated: summary.truncated, runtime: runtimeOfJob(rec) });
     this.ledger.record(rec, from, o.status, result, { stdout_bytes: summary.stdoutBytes, stderr_bytes: summary.stderrBytes, output_sha256: summary.sha256 }, run.artifacts);
     this.runs.delete(rec.jobId);
     this.d.metrics.jobsRunning.set(this.runs.size);

@@ -4,7 +4,8 @@
  * request (timeout, cancel, shutdown) explains a kill better than the exit code does.
  */
 import type { ExitResult } from '../../sandbox/sandbox.js';
-import type { TerminalStatus } from './job.js';
+import { rfc3339 } from '../clock.js';
+import type { StoredResult, TerminalStatus } from './job.js';
 
 /** Exit code reported for a timed-out job (like coreutils `timeout`). */
 export const TIMEOUT_EXIT_CODE = 124;
@@ -46,4 +47,30 @@ export function decideOutcome(f: RunFacts): Outcome {
     return { ...base, status: 'failed', error: `out of memory: killed at the ${f.memoryLimit}-byte limit` };
   }
   return { ...base, status: 'completed', error: null };
+}
+
+/** What the stored result needs besides the outcome. */
+export interface EndFacts {
+  readonly sandboxId: string | null;
+  /** Epoch ms the command started, or null if it never did. */
+  readonly startMs: number | null;
+  readonly endMs: number;
+  readonly outputTruncated: boolean;
+  readonly runtime: StoredResult['runtime'];
+}
+
+/** The result stored for a run that ended with `o`. */
+export function storedResult(o: Outcome, f: EndFacts): StoredResult {
+  return {
+    sandbox_id: f.sandboxId,
+    exit_code: o.exitCode,
+    start_time: f.startMs === null ? null : rfc3339(f.startMs),
+    end_time: rfc3339(f.endMs),
+    duration_ms: f.startMs === null ? 0 : f.endMs - f.startMs,
+    error: o.error,
+    output_truncated: f.outputTruncated,
+    timed_out: o.timedOut,
+    oom_killed: o.oomKilled,
+    runtime: f.runtime,
+  };
 }

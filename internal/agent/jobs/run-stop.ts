@@ -71,3 +71,21 @@ export async function removeJobContainers(sandbox: Sandbox, agentId: string, job
   for (const c of mine) await sandbox.remove(c.containerId);
   return mine.length;
 }
+
+/**
+ * Shutdown's grace: wait up to `graceSeconds` for every run to end by itself; if some have
+ * not, `force` each run still held (marked, its container stopped) and wait for them all.
+ */
+export async function endRunsWithinGrace<R extends { readonly done: Promise<void> }>(runs: () => readonly R[], graceSeconds: number, force: (run: R) => void): Promise<void> {
+  const all = (): Promise<void[]> => Promise.all(runs().map((r) => r.done));
+  let timer: NodeJS.Timeout | undefined;
+  const graceOver = new Promise<'timeout'>((res) => {
+    timer = setTimeout(() => res('timeout'), graceSeconds * 1000);
+  });
+  const first = await Promise.race([all().then(() => 'done' as const), graceOver]);
+  clearTimeout(timer);
+  if (first === 'timeout') {
+    for (const r of runs()) force(r);
+    await all();
+  }
+}
