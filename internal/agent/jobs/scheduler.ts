@@ -14,8 +14,9 @@ import type { ScheduleConfig } from '../config/schedules-schema.js';
 import type { Logger } from '../logger.js';
 import type { ScheduleMetrics } from './schedule-metrics.js';
 import { compileSchedule, fireJobId, instantOfJobId, nextInstant, planDue, scheduleControllerId, type CompiledSchedule } from './schedule-plan.js';
-import type { ScheduleLastRun, ScheduleStore } from './schedule-store.js';
+import type { ScheduleStore } from './schedule-store.js';
 import type { ScheduleSink, ScheduleView } from './schedule-types.js';
+import { scheduleView } from './schedule-view.js';
 
 export type { ScheduleSink, ScheduleView, SubmitResult } from './schedule-types.js';
 
@@ -105,24 +106,7 @@ export class Scheduler {
 
   /** What `GET /api/v1/schedules` returns. */
   view(): ScheduleView[] {
-    return [...this.entries.values()].map((e) => {
-      const def = e.s.def;
-      const state = this.d.store.load(def.name);
-      const last: ScheduleLastRun | null = this.d.store.lastRun(scheduleControllerId(def.name));
-      const next = def.enabled ? nextInstant(e.s.cron, Math.max(e.cursor, this.d.clock.nowMs() - e.s.jitterMs)) : null;
-      return {
-        name: def.name,
-        cron: def.cron,
-        timezone: def.timezone,
-        command: def.command,
-        enabled: def.enabled,
-        overlap: def.overlap,
-        next_run: next === null ? null : rfc3339(next + e.s.jitterMs),
-        last_run: last === null ? null : { job_id: last.jobId, status: last.status, exit_code: last.exitCode },
-        skipped: state?.skipped ?? 0,
-        missed: state?.missed ?? 0,
-      };
-    });
+    return [...this.entries.values()].map((e) => scheduleView(e.s, e.cursor, this.d.store, this.d.clock.nowMs()));
   }
 
   /** Stop the loop; fires still queued behind a run are audited as skipped. Idempotent. */
