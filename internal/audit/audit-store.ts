@@ -1,15 +1,16 @@
 /**
  * The SQLite AuditLog: every append reads the current head inside a transaction, chains
- * the new row to it with SHA-256 (`chain.ts`) and inserts it. Rows are never updated or
+ * the new row to it with SHA-256 (`chain.ts`) and inserts it (the SQL: `audit-writes.ts`);
+ * rejections are group-committed, a failing database is rechecked by one timer. Rows are never updated or
  * deleted (no method for it here; triggers refuse it in SQL).
  */
-import type BetterSqlite3 from 'better-sqlite3';
 import { AuditError, AuditUnavailableError } from './audit-error.js';
 import { clipRejection } from './audit-clip.js';
 import type { AuditBacklog, AuditEventInput, AuditEventType, AuditLog, AuditRecord, BatchedAuditEventType } from './audit-log.js';
 import { Coalescer } from './coalescer.js';
-import { canonicalJson, GENESIS_HASH } from './chain.js';
-import { redactDetails, rowHashOfCanonical, type HeadRow, type InsertParams, type PendingRow } from './audit-row.js';
+import { canonicalJson } from './chain.js';
+import { redactDetails, type PendingRow } from './audit-row.js';
+import { prepareAuditWrites, ProbeRollback, type AuditWrites } from './audit-writes.js';
 
 export { REDACTED_KEY, redactDetails } from './audit-row.js';
 import type { Db } from './database.js';
@@ -42,19 +43,11 @@ const RECHECK_MS = 1000;
 /** Bytes a row costs besides its details (columns, hashes, index). */
 const ROW_OVERHEAD_BYTES = 256;
 
-/** Thrown inside probe()'s transaction so better-sqlite3 rolls it back. */
-class ProbeRollback extends Error {}
-
 /** Hash-chained, append-only audit log on the agent's SQLite file. */
 export class SqliteAuditLog implements AuditLog {
   private readonly db: Db;
   private readonly clock: AuditClock;
-  private readonly selectHead: BetterSqlite3.Statement<[], HeadRow>;
-  private readonly insertRow: BetterSqlite3.Statement<[InsertParams]>;
-  private readonly appendTxn: (row: PendingRow) => AuditRecord;
-  private readonly probeTxn: () => void;
-  private readonly heartbeat: BetterSqlite3.Statement<[string]>;
-  private readonly appendManyTxn: (rows: readonly PendingRow[]) => void;
+  private readonly writes: AuditWrites;
   private readonly maxBuffered: number;
   private readonly maxBufferedBytes: number;
   private buffered: PendingRow[] = [];
@@ -72,55 +65,10 @@ export class SqliteAuditLog implements AuditLog {
   constructor(deps: SqliteAuditLogDeps) {
     this.db = deps.db;
     this.clock = deps.clock;
-    this.selectHead = this.db.prepare<[], HeadRow>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
-    this.insertRow = this.db.prepare<[InsertParams]>(
-      `INSERT INTO audit_events (seq, ts, type, job_id, controller_id, remote_addr, details, prev_hash, hash)
-       VALUES (@seq, @ts, @type, @jobId, @controllerId, @remoteAddr, @details, @prevHash, @hash)`,
-    );
-    // The head is read inside the transaction on every append, never cached: a caller's
-    // outer transaction may roll our row back, and a cached head would then fork the chain.
-    // Called inside a caller's transaction this runs as a SAVEPOINT; on its own, .immediate
-    // takes the write lock up front so the read-then-insert cannot hit SQLITE_BUSY_SNAPSHOT.
-    const chainRow = (row: PendingRow): { seq: number; prevHash: string; hash: string } => {
-      const head = this.selectHead.get();
-      const seq = head ? head.seq + 1 : 1;
-      const prevHash = head ? head.hash : GENESIS_HASH;
-      const { detailsJson, ...cols } = row;
-      const hash = rowHashOfCanonical(prevHash, { ...cols, seq }, detailsJson);
-      this.insertRow.run({ ...cols, seq, details: detailsJson, prevHash, hash });
-      return { seq, prevHash, hash };
-    };
-    this.appendTxn = this.db.transaction((row: PendingRow): AuditRecord => {
-      const { detailsJson, ...cols } = row;
-      return { ...cols, ...chainRow(row), details: JSON.parse(detailsJson) as Record<string, unknown> };
-    }).immediate;
-    // The group commit: the same per-row chaining, many rows in one IMMEDIATE transaction.
-    const many = this.db.transaction((rows: readonly PendingRow[]) => {
-      for (const row of rows) chainRow(row);
-    });
-    this.appendManyTxn = many.immediate;
+    this.writes = prepareAuditWrites(this.db);
     this.maxBuffered = deps.maxBuffered ?? DEFAULT_MAX_BUFFERED;
     this.maxBufferedBytes = deps.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
     this.coalescer = new Coalescer(deps.strangerBurst);
-    const probe = this.db.transaction(() => {
-      const head = this.selectHead.get();
-      this.insertRow.run({
-        seq: (head?.seq ?? 0) + 1,
-        ts: this.clock.now().toISOString(),
-        type: 'probe',
-        jobId: null,
-        controllerId: null,
-        remoteAddr: null,
-        details: '{}',
-        prevHash: head?.hash ?? GENESIS_HASH,
-        hash: GENESIS_HASH,
-      });
-      throw new ProbeRollback('probe rollback');
-    });
-    this.probeTxn = probe.immediate;
-    this.heartbeat = this.db.prepare<[string]>(
-      "INSERT INTO agent_meta (key, value) VALUES ('audit_probe', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-    );
   }
 
   /** Append one event, chained to the current head; throws AUDIT_UNAVAILABLE if not written. */
@@ -131,7 +79,7 @@ export class SqliteAuditLog implements AuditLog {
     if (this.buffered.length > 0 && !this.db.inTransaction && this.retryTimer === null) this.tryFlush();
     const row = this.rowOf(event);
     try {
-      const record = this.appendTxn(row);
+      const record = this.writes.appendOne(row);
       this.wrote();
       return record;
     } catch (cause) {
@@ -225,7 +173,7 @@ export class SqliteAuditLog implements AuditLog {
 
   private readonly writeRows = (rows: readonly PendingRow[]): void => {
     try {
-      this.appendManyTxn(rows);
+      this.writes.appendMany(rows);
       this.wrote();
     } catch (cause) {
       this.failed();
@@ -322,7 +270,7 @@ export class SqliteAuditLog implements AuditLog {
    */
   probe(): boolean {
     try {
-      this.probeTxn();
+      this.writes.probe(this.clock.now().toISOString());
     } catch (e) {
       if (!(e instanceof ProbeRollback)) {
         this.failed();
@@ -330,7 +278,7 @@ export class SqliteAuditLog implements AuditLog {
       }
     }
     try {
-      this.heartbeat.run(this.clock.now().toISOString());
+      this.writes.heartbeat.run(this.clock.now().toISOString());
       this.wrote();
     } catch {
       this.failed();
