@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { after, describe, it } from 'node:test';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import { startTestAgent, type TestAgent } from '../helpers/agent.js';
 import { request, signedHeaders, submit, type ClientTarget } from '../helpers/client.js';
@@ -43,6 +44,10 @@ describe('connection bounds', { timeout: 180_000 }, () => {
   it('300 slow or stalled sockets neither starve /health nor outlive their timeouts', async () => {
     await requireDocker();
     const a = await startTestAgent({ tls_handshake_timeout_seconds: 2, headers_timeout_seconds: 2, request_timeout_seconds: 3, keep_alive_timeout_seconds: 1 });
+    // Client and agent share this event loop: however long it stalled (a loaded host) delays
+    // both the agent's timeout checks and our seeing the close, so it is added to the slack.
+    const lag = monitorEventLoopDelay({ resolution: 10 });
+    lag.enable();
     agents.push(a);
     const t = target(a);
     const t0 = Date.now();
@@ -86,13 +91,15 @@ describe('connection bounds', { timeout: 180_000 }, () => {
     }
     const ended = await Promise.all(closes.map(async (c) => ({ ...c, ms: await c.p })));
     for (const tm of timers) clearInterval(tm);
+    lag.disable();
+    const stalledMs = Math.round(lag.max / 1e6);
     for (const kind of ['no handshake', 'half handshake', 'slow headers', 'slow body']) {
       const mine = ended.filter((e) => e.kind === kind);
       assert.ok(mine.every((e) => e.ms !== null), `${kind}: ${mine.filter((e) => e.ms === null).length} sockets still open after 20 s`);
       const worst = Math.max(...mine.map((e) => e.ms ?? Infinity));
       // Timeouts are checked every second; loopback and a loaded machine add a little.
       // Past the bound: up to 1 s until Node checks, up to 1 s for the 408 to flush before the socket is cut.
-      assert.ok(worst <= (mine[0]?.bound ?? 0) + 3500, `${kind}: last closed after ${worst} ms (bound ${mine[0]?.bound} ms)`);
+      assert.ok(worst <= (mine[0]?.bound ?? 0) + 3500 + 2 * stalledMs, `${kind}: last closed after ${worst} ms (bound ${mine[0]?.bound} ms, event loop stalled up to ${stalledMs} ms)`);
     }
     assert.equal((await request(t, 'GET', '/health')).status, 200);
   });
