@@ -91,7 +91,7 @@ export async function fleetSection(ctx: BenchContext): Promise<Figure[]> {
     const jobs = ctx.n(20, 10);
     const step = Math.max(1, Math.floor(n / jobs));
     const clients = names.filter((_, i) => i % step === 0).slice(0, jobs).map((name) => brokerClient(nc, name, both));
-    const restart = await brokerRestart(nats, nc, names, clients, ctx.image, (l) => ctx.log(l));
+    const restart = await brokerRestart(nats, () => controllerConnection(nats), names, clients, ctx.image, (l) => ctx.log(l));
     ctx.log(`fleet: restart: ${restart.finalFrames}/${restart.jobs} jobs ended with their final frame and all output, ${restart.finalByStatus} by status only, ${restart.lost} lost`);
     for (const c of clients) c.close();
     await nc.close();

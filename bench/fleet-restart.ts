@@ -2,7 +2,8 @@
  * Broker restart under the fleet: jobs accepted through the broker on some of the agents,
  * each followed by a controller-side follower; once every job has printed its first line,
  * nats-server is killed (SIGKILL: no goodbye to any client) and started again on the same
- * port. Measured: from the kill until discovery lists every agent again; and whether every
+ * port. Measured: from the kill until discovery (asked on a new connection each time, as
+ * `quickcmd agents` does) lists every agent again; and whether every
  * accepted job still reached its final state with the controller seeing its final frame
  * (the follower's gap filler and the agents' republished final frames), or, failing that,
  * a final status through rpc. A job with neither is lost.
@@ -29,11 +30,20 @@ export interface RestartResult {
   readonly agentsBack: number;
 }
 
-/** Names that answer discovery now (one 1 s question). */
-async function online(nc: NatsConnection): Promise<Set<string>> {
+/**
+ * Names that answer discovery now, asked as a new `quickcmd agents` would: on a connection
+ * of its own, opened for the question (null when the broker refuses it).
+ */
+async function online(connect: () => Promise<NatsConnection>): Promise<Set<string> | null> {
+  let nc: NatsConnection;
+  try {
+    nc = await connect();
+  } catch {
+    return null;
+  }
   const seen = new Set<string>();
   try {
-    const it = await nc.requestMany(DISCOVER_SUBJECT, '', { strategy: 'stall', stall: 300, maxWait: 1000 });
+    const it = await nc.requestMany(DISCOVER_SUBJECT, '', { strategy: 'stall', stall: 300, maxWait: 2000 });
     for await (const m of it) {
       try {
         seen.add((JSON.parse(Buffer.from(m.data).toString()) as { agent: string }).agent);
@@ -42,13 +52,15 @@ async function online(nc: NatsConnection): Promise<Set<string>> {
       }
     }
   } catch {
-    // No responders (yet), or the connection is still reconnecting.
+    // No responders (yet).
+  } finally {
+    await nc.close().catch(() => undefined);
   }
   return seen;
 }
 
 /** Run the restart on `names` (all connected), with jobs on `clients` (one job each). */
-export async function brokerRestart(nats: TestNats, nc: NatsConnection, names: readonly string[], clients: readonly BrokerAgentClient[], image: string, log: (l: string) => void): Promise<RestartResult> {
+export async function brokerRestart(nats: TestNats, connect: () => Promise<NatsConnection>, names: readonly string[], clients: readonly BrokerAgentClient[], image: string, log: (l: string) => void): Promise<RestartResult> {
   const accepted: { client: BrokerAgentClient; jobId: string }[] = [];
   for (const c of clients) {
     const { jobId } = await c.submit({ command: 'echo before; sleep 3; echo after', image, jobId: `bench-restart-${crypto.randomUUID()}` });
@@ -80,9 +92,14 @@ export async function brokerRestart(nats: TestNats, nc: NatsConnection, names: r
   await nats.restart();
   const serverBackMs = performance.now() - t0;
   let back = new Set<string>();
+  let said = t0;
   for (;;) {
-    back = await online(nc);
-    if (names.every((n) => back.has(n)) || performance.now() - t0 > 60_000) break;
+    back = (await online(connect)) ?? new Set();
+    if (names.every((n) => back.has(n)) || performance.now() - t0 > 90_000) break;
+    if (performance.now() - said > 5000) {
+      said = performance.now();
+      log(`fleet: ${names.filter((n) => back.has(n)).length}/${names.length} agents in discovery ${((said - t0) / 1000).toFixed(0)} s after the kill`);
+    }
     await pause(100);
   }
   const rediscoveredMs = performance.now() - t0;
