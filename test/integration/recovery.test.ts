@@ -101,7 +101,7 @@ describe(runtime === 'runc' ? 'recovery after SIGKILL of the daemon' : `recovery
     const t = targetOf(first);
     agentId = agentIdOf(env.dbPath);
 
-    const { reply, payload } = await submit(t, { command: 'echo before; sleep 10; echo after' });
+    const { reply, payload } = await submit(t, { command: 'echo before; sleep 20; echo after' });
     assert.equal(reply.status, 202, reply.text);
     const jobId = payload.jobId;
     await until('job running', async () => ((await status(t, jobId)).json()['status'] === 'running' ? true : undefined));
