@@ -6,7 +6,6 @@
  * engine's own CLI doing the same container work. The ratio is the median of the pairs'
  * ratios, so drift of the machine's speed during the section cancels out.
  */
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,6 +14,7 @@ import { agentBinary } from './agent-process.js';
 import { ratioOf, type BenchContext, type Figure } from './context.js';
 import { untilGone } from './engine-watch.js';
 import { alternate, median, percentile } from './stats.js';
+import { timedSpawn } from './timed-spawn.js';
 
 /** The CLI next to the daemon the bench runs. */
 function cliBinary(): string {
@@ -22,22 +22,10 @@ function cliBinary(): string {
 }
 
 /** Spawn `argv` with empty stdin and discarded output; resolves with wall milliseconds, throws on a wrong exit code. */
-function timed(argv: readonly string[], env: NodeJS.ProcessEnv, want = 0): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env });
-    let err = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (s: string) => {
-      if (err.length < 4000) err += s;
-    });
-    child.once('error', reject);
-    child.once('close', (code) => {
-      const ms = performance.now() - t0;
-      if (code === want) resolve(ms);
-      else reject(new Error(`${argv.join(' ')} exited ${code}: ${err.trim().slice(0, 500)}`));
-    });
-  });
+async function timed(argv: readonly string[], env: NodeJS.ProcessEnv, want = 0): Promise<number> {
+  const r = await timedSpawn(argv, env, 4000);
+  if (r.code !== want) throw new Error(`${argv.join(' ')} exited ${r.code}: ${r.stderr.trim().slice(0, 500)}`);
+  return r.ms;
 }
 
 /** Paired samples of a command and its yardstick. */

@@ -7,12 +7,12 @@
  * signing, every agent's door, job and container, the final frames, the summary) and
  * from the first create to the last remove (raw), alternated run by run.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
 import { agentBinary } from './agent-process.js';
+import { timedSpawn } from './timed-spawn.js';
 import type { BenchContext } from './context.js';
 import { alternate, median, until } from './stats.js';
 
@@ -44,23 +44,11 @@ async function leftOf(docker: Dockerode, ids: ReadonlySet<string>): Promise<numb
 }
 
 /** One CLI run; resolves with its wall time after checking every agent succeeded. */
-function cliRun(argv: readonly string[], env: NodeJS.ProcessEnv, agents: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env });
-    let err = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (s: string) => {
-      if (err.length < 1_000_000) err += s;
-    });
-    child.once('error', reject);
-    child.once('close', (code) => {
-      const ms = performance.now() - t0;
-      const ok = err.split('\n').filter((l) => /^f\d+\s+completed\s+0\s/.test(l)).length;
-      if (code === 0 && ok === agents) resolve(ms);
-      else reject(new Error(`run --selector exited ${code} with ${ok}/${agents} succeeded: ${err.trim().slice(-500)}`));
-    });
-  });
+async function cliRun(argv: readonly string[], env: NodeJS.ProcessEnv, agents: number): Promise<number> {
+  const r = await timedSpawn(argv, env, 1_000_000);
+  const ok = r.stderr.split('\n').filter((l) => /^f\d+\s+completed\s+0\s/.test(l)).length;
+  if (r.code !== 0 || ok !== agents) throw new Error(`run --selector exited ${r.code} with ${ok}/${agents} succeeded: ${r.stderr.trim().slice(-500)}`);
+  return r.ms;
 }
 
 /** `n` raw runs of `true`, at most `parallel` at a time; resolves with the wall time. */
