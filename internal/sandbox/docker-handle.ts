@@ -28,7 +28,7 @@ interface EventsModem {
 /** Longest wait for the engine's event log when explaining a signal exit. */
 const EVENTS_QUERY_MS = 3000;
 /** A SIGKILL nobody sent is looked up this many more times, this far apart, for a late `oom` event. */
-const OOM_LOOKUPS = 6;
+const OOM_LOOKUPS = 12;
 const OOM_LOOKUP_MS = 250;
 const SIGKILL = 9;
 
