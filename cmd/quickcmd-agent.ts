@@ -4,11 +4,11 @@
  * `-config PATH`. The only process.exit of the daemon lives here.
  */
 // First: the young generation must be capped before the daemon allocates much.
-import '../internal/agent/heap-tuning.js';
+import '../internal/agent/daemon/heap-tuning.js';
 import { Command, CommanderError } from 'commander';
 import { EXIT, runDaemon } from '../internal/agent/agent-cli.js';
-import { warmUpConfig } from '../internal/agent/cache-warmup.js';
-import { installLastResort } from '../internal/agent/last-resort.js';
+import { warmUpConfig } from '../internal/agent/daemon/cache-warmup.js';
+import { installLastResort } from '../internal/agent/daemon/last-resort.js';
 import { AGENT_VERSION } from '../internal/agent/version.js';
 
 /** Go's flag package accepts single-dash long flags; map them to commander's form. */

@@ -116,7 +116,7 @@ await build({
 });
 // The daemon's heap tuning changes a V8 flag, and V8 rejects a cache made under other flags:
 // set it before the compile, in the cache's run and in every start alike.
-await launcher('quickcmd-agent', ["import '../../internal/agent/heap-tuning.ts';"]);
+await launcher('quickcmd-agent', ["import '../../internal/agent/daemon/heap-tuning.ts';"]);
 for (const f of fs.readdirSync(outdir)) if (f.endsWith('.map') || f.endsWith('.v8cache')) fs.rmSync(path.join(outdir, f), { force: true });
 // The code caches: what V8 compiled for one run of the bundle (its modules' initialisers,
 // the command line, reading and validating the example config; see cmd/quickcmd-agent.ts),

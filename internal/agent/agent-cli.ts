@@ -11,7 +11,7 @@ import { ConfigError } from './errors.js';
 import { EXIT } from './exit-codes.js';
 import { createLogger } from './logger.js';
 import { dropPrivileges } from './privileges.js';
-import { checkEngineRuntimes } from './runtime-check.js';
+import { checkEngineRuntimes } from './engine/runtime-check.js';
 import { dockerClient } from '../sandbox/docker-client.js';
 import { DockerSandbox } from '../sandbox/docker-sandbox.js';
 import type { Sandbox } from '../sandbox/sandbox.js';

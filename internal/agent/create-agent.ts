@@ -20,7 +20,7 @@ import { systemClock, systemTimers, type Clock, type Timers } from './clock.js';
 import { buildScheduler } from './jobs/schedule-sink.js';
 import type { Scheduler } from './jobs/scheduler.js';
 import type { AgentConfig } from './config/config.js';
-import { DockerHealth } from './docker-health.js';
+import { DockerHealth } from './engine/docker-health.js';
 import { errorMiddleware } from './http/http-errors.js';
 import { Intake } from './door/intake.js';
 import { JobManager } from './jobs/job-manager.js';
@@ -39,7 +39,7 @@ import { BodyBudget } from './http/body-budget.js';
 import { AGENT_VERSION } from './version.js';
 import { logBoundFor } from '../sandbox/container-options.js';
 import { chooseRuntime } from '../sandbox/runtimes.js';
-import { checkEngineRuntimes } from './runtime-check.js';
+import { checkEngineRuntimes } from './engine/runtime-check.js';
 import { createBrokerTransport, type BrokerTransport, type BrokerTransportDeps } from './broker/broker-transport.js';
 import { routeDispatcher } from './http/route-dispatch.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { youngGenerationChosen } from '../../internal/agent/heap-tuning.js';
+import { youngGenerationChosen } from '../../internal/agent/daemon/heap-tuning.js';
 
 describe('daemon heap tuning', () => {
   it('leaves the young generation to an operator who sized it on the node command line', () => {

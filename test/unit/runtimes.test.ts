@@ -10,7 +10,7 @@ import { parseConfig, type AgentConfig } from '../../internal/agent/config/confi
 import { ConfigError, RejectionError, statusFor } from '../../internal/agent/errors.js';
 import { jobSpecFor, runtimeFor } from '../../internal/agent/door/job-limits.js';
 import { resolveCall } from '../../internal/agent/door/named-command.js';
-import { checkEngineRuntimes } from '../../internal/agent/runtime-check.js';
+import { checkEngineRuntimes } from '../../internal/agent/engine/runtime-check.js';
 import type { JobPayload } from '../../internal/agent/wire/payload.js';
 import { containerOptions } from '../../internal/sandbox/container-options.js';
 import { assertRuntime } from '../../internal/sandbox/docker-sandbox.js';

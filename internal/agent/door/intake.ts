@@ -6,7 +6,7 @@
 import type { AuditLog } from '../../audit/audit-log.js';
 import { nowSeconds, type Clock } from '../clock.js';
 import type { AgentConfig } from '../config/config.js';
-import type { DockerHealth } from '../docker-health.js';
+import type { DockerHealth } from '../engine/docker-health.js';
 import { AgentError, asAgentError, RejectionError } from '../errors.js';
 import type { JobManager } from '../jobs/job-manager.js';
 import { checkNamedCall, checkShellCommand } from './command-policy.js';

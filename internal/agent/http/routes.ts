@@ -9,7 +9,7 @@ import type { Context } from 'koa';
 import type { AuditLog } from '../../audit/audit-log.js';
 import type { Clock } from '../clock.js';
 import type { AgentConfig } from '../config/config.js';
-import type { DockerHealth } from '../docker-health.js';
+import type { DockerHealth } from '../engine/docker-health.js';
 import { AgentError } from '../errors.js';
 import { readBody } from './http-body.js';
 import type { BodyBudget } from './body-budget.js';

@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { nowSeconds, type Clock } from '../clock.js';
 import type { AgentConfig } from '../config/config.js';
-import type { DockerHealth } from '../docker-health.js';
+import type { DockerHealth } from '../engine/docker-health.js';
 import type { Accepted, Intake, RequestOrigin } from '../door/intake.js';
 import { AgentError } from '../errors.js';
 import type { JobManager } from '../jobs/job-manager.js';

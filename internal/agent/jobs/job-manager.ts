@@ -8,7 +8,7 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import type { Sandbox, SandboxHandle } from '../../sandbox/sandbox.js';
 import type { Clock } from '../clock.js';
 import type { AgentConfig } from '../config/config.js';
-import type { DockerHealth } from '../docker-health.js';
+import type { DockerHealth } from '../engine/docker-health.js';
 import { AgentError } from '../errors.js';
 import { storedResult, type Outcome } from './job-outcome.js';
 import { JobOutput, type OutputStart } from './job-output.js';

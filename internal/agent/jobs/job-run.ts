@@ -9,7 +9,7 @@ import type { ArtifactCollection, ExitResult, Sandbox, SandboxHandle } from '../
 import { SandboxError } from '../../sandbox/sandbox-error.js';
 import type { Clock } from '../clock.js';
 import type { AgentConfig } from '../config/config.js';
-import type { DockerHealth } from '../docker-health.js';
+import type { DockerHealth } from '../engine/docker-health.js';
 import { sandboxSpecFor } from '../door/job-limits.js';
 import type { Logger } from '../logger.js';
 import type { AgentMetrics } from '../metrics.js';

@@ -15,7 +15,7 @@ import { ScheduleMetrics } from './schedule-metrics.js';
 import { ScheduleStore } from './schedule-store.js';
 import type { AgentConfig } from '../config/config.js';
 import type { ScheduleConfig } from '../config/schedules-schema.js';
-import type { DockerHealth } from '../docker-health.js';
+import type { DockerHealth } from '../engine/docker-health.js';
 import { AgentError, RejectionError } from '../errors.js';
 import type { OutputHub } from '../stream/output-hub.js';
 import type { JobManager } from './job-manager.js';

@@ -4,9 +4,9 @@
  * old config stays). The per-container check after create (docker-sandbox.ts) is what keeps
  * a job from ever running under another runtime; this one tells the operator at once.
  */
-import type { Sandbox } from '../sandbox/sandbox.js';
-import { missingRuntimes, type RuntimeName } from '../sandbox/runtimes.js';
-import { ConfigError } from './errors.js';
+import type { Sandbox } from '../../sandbox/sandbox.js';
+import { missingRuntimes, type RuntimeName } from '../../sandbox/runtimes.js';
+import { ConfigError } from '../errors.js';
 
 /** What the check needs from the config. */
 export interface RuntimeConfig {

@@ -3,10 +3,10 @@
  * `quickcmd_agent_docker_up` gauge, consulted by the intake (503 DOCKER_UNAVAILABLE) and
  * the job manager (no new starts while down; recovery when it returns).
  */
-import type { Sandbox } from '../sandbox/sandbox.js';
-import { RetryTimer } from '../shared/retry.js';
-import type { Logger } from './logger.js';
-import type { AgentMetrics } from './metrics.js';
+import type { Sandbox } from '../../sandbox/sandbox.js';
+import { RetryTimer } from '../../shared/retry.js';
+import type { Logger } from '../logger.js';
+import type { AgentMetrics } from '../metrics.js';
 
 /** Health monitor of the container engine. */
 /** Longest wait for one engine ping. */

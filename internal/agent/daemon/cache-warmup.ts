@@ -4,7 +4,7 @@
  * V8's cache holds the YAML parser and the config schema compiled too. It never starts an
  * agent, opens a database or binds a port, whatever the file says; its outcome is ignored.
  */
-import { loadConfig } from './config/config.js';
+import { loadConfig } from '../config/config.js';
 
 /** Read and validate `file` as a start does; returns whether it was valid (for the build's log only). */
 export function warmUpConfig(file: string): boolean {
