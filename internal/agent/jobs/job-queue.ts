@@ -3,6 +3,7 @@
  * them on), and its one retry timer: when a job's start could not be stored the queue is
  * pumped again shortly, never more than once pending.
  */
+import { RetryTimer } from '../../shared/retry.js';
 
 /** Delay before queued jobs are tried again after their start could not be stored. */
 export const PUMP_RETRY_MS = 1000;
@@ -10,7 +11,7 @@ export const PUMP_RETRY_MS = 1000;
 /** Job ids in acceptance order. */
 export class JobQueue {
   private readonly ids: string[] = [];
-  private retry: NodeJS.Timeout | null = null;
+  private readonly retry = new RetryTimer();
 
   /** Jobs waiting. */
   get length(): number {
@@ -45,16 +46,11 @@ export class JobQueue {
 
   /** Call `pump` once after PUMP_RETRY_MS on an unref'd timer, unless a call is already pending. */
   retryLater(pump: () => void): void {
-    if (this.retry !== null) return;
-    this.retry = setTimeout(() => {
-      this.retry = null;
-      pump();
-    }, PUMP_RETRY_MS);
-    this.retry.unref();
+    this.retry.schedule(PUMP_RETRY_MS, pump);
   }
 
   /** Cancel a pending retry (abandon). */
   stopRetry(): void {
-    if (this.retry !== null) clearTimeout(this.retry);
+    this.retry.cancel();
   }
 }
